@@ -1,0 +1,71 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "swift-tooz",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Tooz", targets: ["Tooz"]),
+        .library(name: "ToozLocal", targets: ["ToozLocal"]),
+        .library(name: "ToozBackends", targets: ["ToozBackends"]),
+        .executable(name: "tooz", targets: ["ToozCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // The core: Coordinator, leases, events, partitioner, codecs, the backend protocol
+        // and the in-memory backend. Depends on nothing heavier than logging and metrics.
+        .target(
+            name: "Tooz",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Host-local backends: file:// (tooz's file layout) and ipc:// (System V).
+        .target(
+            name: "ToozLocal",
+            dependencies: ["Tooz"],
+            swiftSettings: strictSettings
+        ),
+        // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
+        .target(
+            name: "ToozBackends",
+            dependencies: ["Tooz", "ToozLocal"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "ToozCLI",
+            dependencies: [
+                "ToozBackends",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ToozTests",
+            dependencies: [
+                "Tooz",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "ToozLocalTests", dependencies: ["ToozLocal", "ToozBackends"], swiftSettings: strictSettings),
+        .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
+        .testTarget(name: "ToozInteropTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
+        .testTarget(name: "ToozCLITests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
+    ]
+)

@@ -1,0 +1,71 @@
+/// What a backend lock protects: a named lock or the leadership of a group.
+///
+/// Leadership is a lock whose storage key the backend chooses (tooz's `leader_of_<group>` on
+/// Redis, `/tooz/<group>/leader` on ZooKeeper), so one lease mechanism serves both.
+public enum LockKey: Hashable, Sendable, CustomStringConvertible {
+    case lock(LockName)
+    case leadership(GroupID)
+
+    public var description: String {
+        switch self {
+        case .lock(let name): "lock \(name.rawValue.debugDescription)"
+        case .leadership(let group): "leadership of \(group.rawValue.debugDescription)"
+        }
+    }
+}
+
+/// Who asks for a lock: the member and a token unique to this one acquisition.
+public struct LockOwner: Hashable, Sendable {
+    public var member: MemberID
+    /// Unique per acquisition; what the backend compares before a refresh or release.
+    public var token: String
+
+    public init(member: MemberID, token: String = LockOwner.randomToken()) {
+        self.member = member
+        self.token = token
+    }
+
+    /// 32 lowercase hex characters from the system random source (a uuid4's worth of entropy).
+    public static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        return hex(high) + hex(low)
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
+/// What a backend returns for a successful acquisition.
+public struct LockGrant: Hashable, Sendable {
+    /// The owner that acquired it, token included.
+    public var owner: LockOwner
+    /// Grows strictly with every acquisition of the same key on the same backend.
+    public var fencingToken: FencingToken
+
+    public init(owner: LockOwner, fencingToken: FencingToken) {
+        self.owner = owner
+        self.fencingToken = fencingToken
+    }
+}
+
+/// A number that grows strictly with every acquisition of a lock, so a resource can refuse a
+/// write from a holder whose lease has already passed to someone else.
+///
+/// Compare tokens of the same lock only. ``strength`` says how far the ordering can be trusted
+/// (see docs/BACKENDS.md).
+public struct FencingToken: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var value: UInt64
+    public var strength: FencingStrength
+
+    public init(_ value: UInt64, strength: FencingStrength) {
+        self.value = value
+        self.strength = strength
+    }
+
+    public static func < (lhs: FencingToken, rhs: FencingToken) -> Bool { lhs.value < rhs.value }
+    public var description: String { String(value) }
+}

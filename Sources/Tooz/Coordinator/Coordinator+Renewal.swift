@@ -1,0 +1,98 @@
+import Synchronization
+import Logging
+extension Coordinator {
+    /// Renews every lease when its refresh is due and expires leases whose safe deadline passed.
+    /// Lives in `run()`'s task group; ends when that group is cancelled.
+    package func renewalLoop() async {
+        while !Task.isCancelled {
+            let seen = leasesChanged.generation
+            let leases = state.withLock { Array($0.leases.values) }
+            let now = clock.now()
+            for lease in leases {
+                if let change = lease.update({ $0.tick(now: now) }) { noteLeaseChange(lease, change) }
+                if lease.state.isUsable, lease.machine.nextRefresh <= now {
+                    await refresh(lease)
+                }
+            }
+            let nextWakeUp = leases.compactMap { $0.machine.nextWakeUp }.min()
+            let idle = configuration.eventPollInterval
+            let sleep = nextWakeUp.map { max($0 - clock.now(), .zero) } ?? idle
+            do {
+                _ = try await leasesChanged.wait(since: seen, timeout: min(sleep, idle), clock: clock)
+            } catch {
+                return
+            }
+        }
+    }
+
+    private func refresh(_ lease: Lease) async {
+        let sentAt = clock.now()
+        do {
+            let stillOurs = try await backend.refresh(lease.key, grant: lease.grant, ttl: lease.ttl)
+            let now = clock.now()
+            metrics.renewal(succeeded: stillOurs)
+            let change = lease.update { stillOurs ? $0.refreshSucceeded(sentAt: sentAt, now: now) : $0.revoked() }
+            if let change { noteLeaseChange(lease, change) }
+        } catch {
+            if error is CancellationError { return }
+            metrics.renewal(succeeded: false)
+            logger.debug("lease refresh failed", metadata: ["tooz_lock": "\(lease.key)", "error": "\(error)"])
+            let now = clock.now()
+            if let change = lease.update({ $0.refreshFailed(now: now) }) { noteLeaseChange(lease, change) }
+        }
+    }
+
+    package func noteLeaseChange(_ lease: Lease, _ change: LeaseState) {
+        logger.debug("lease changed state", metadata: ["tooz_lock": "\(lease.key)", "tooz_lease_state": "\(change)"])
+        if case .lost(let reason) = change {
+            metrics.leaseLost(lease, reason: reason)
+            if case .leadership = lease.key { metrics.leadershipChanged() }
+        }
+    }
+
+    /// Beats for every joined group at the heartbeat interval. tooz: `Heart`.
+    package func heartbeatLoop() async {
+        while !Task.isCancelled {
+            let groups = state.withLock { $0.joinedGroups }
+            if !groups.isEmpty {
+                do {
+                    try await backend.heartbeat(member: member, groups: groups)
+                } catch {
+                    if error is CancellationError { return }
+                    logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
+                }
+            }
+            do { try await clock.sleep(for: configuration.heartbeatInterval) } catch { return }
+        }
+    }
+
+    // MARK: Lease registry
+
+    package func register(_ lease: Lease) {
+        state.withLock { $0.leases[ObjectIdentifier(lease)] = lease }
+        leasesChanged.notifyAll()
+    }
+
+    /// Releases `lease` on the backend and forgets it. Returns `false` when it was not ours any more.
+    package func release(_ lease: Lease) async throws -> Bool {
+        let registered = state.withLock { $0.leases[ObjectIdentifier(lease)] != nil }
+        guard registered else { return false }
+        return try await releaseOnBackend(lease)
+    }
+
+    package func releaseOnBackend(_ lease: Lease) async throws -> Bool {
+        let wasUsable = lease.state.isUsable
+        defer {
+            state.withLock { _ = $0.leases.removeValue(forKey: ObjectIdentifier(lease)) }
+            if lease.update({ $0.released() }) != nil, wasUsable {
+                if case .leadership = lease.key { metrics.leadershipChanged() }
+            }
+            metrics.lockHeld(lease, for: clock.now() - lease.acquiredAt)
+        }
+        do {
+            return try await backend.release(lease.key, grant: lease.grant)
+        } catch {
+            throw ToozError.wrap(error, "could not release \(lease.key) on the \(info.name) backend")
+        }
+    }
+}

@@ -1,0 +1,48 @@
+/// The limits a backend puts on group ids, member ids and lock names.
+///
+/// The coordinator checks every name against these rules before any I/O, so a bad name fails
+/// with ``ToozError/Code-swift.struct/invalidArgument`` and never reaches the backend.
+public struct NameRules: Sendable, Hashable {
+    /// The longest name, in UTF-8 bytes.
+    public var maximumLength: Int
+    /// Characters the backend cannot store in a name.
+    public var forbiddenCharacters: Set<Character>
+    /// Whether a name must be ASCII (ZooKeeper paths, for example).
+    public var asciiOnly: Bool
+
+    public init(maximumLength: Int = 1024, forbiddenCharacters: Set<Character> = ["\0"], asciiOnly: Bool = false) {
+        self.maximumLength = maximumLength
+        self.forbiddenCharacters = forbiddenCharacters.union(["\0"])
+        self.asciiOnly = asciiOnly
+    }
+
+    /// Which kind of name is checked; used in error messages.
+    public enum Kind: String, Sendable {
+        case group = "group id"
+        case member = "member id"
+        case lock = "lock name"
+    }
+
+    /// Throws `invalidArgument` when `name` breaks a rule.
+    public func validate(_ name: String, as kind: Kind) throws(ToozError) {
+        if name.isEmpty {
+            throw ToozError(.invalidArgument, "a \(kind.rawValue) must not be empty")
+        }
+        let length = name.utf8.count
+        if length > maximumLength {
+            throw ToozError(
+                .invalidArgument,
+                "\(kind.rawValue) is \(length) bytes long; this backend accepts at most \(maximumLength)"
+            )
+        }
+        if asciiOnly, !name.unicodeScalars.allSatisfy(\.isASCII) {
+            throw ToozError(.invalidArgument, "\(kind.rawValue) \(name.debugDescription) must be ASCII on this backend")
+        }
+        if let bad = name.first(where: { forbiddenCharacters.contains($0) }) {
+            throw ToozError(
+                .invalidArgument,
+                "\(kind.rawValue) \(name.debugDescription) contains \(String(bad).debugDescription), which this backend cannot store"
+            )
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Metrics
+
+/// The coordinator's swift-metrics instruments, all with a `backend` dimension.
+///
+/// - `tooz_lock_wait_seconds` (timer): time from the first attempt to the grant.
+/// - `tooz_lock_hold_seconds` (timer): time from the grant to the release or loss.
+/// - `tooz_lock_busy_total` (counter): acquisitions that gave up because the lock stayed busy.
+/// - `tooz_lease_renewals_total` (counter, `result` = ok / failed).
+/// - `tooz_leases_lost_total` (counter, `reason` = expired / revoked / shutdown).
+/// - `tooz_leadership_changes_total` (counter): this member gaining or losing a leadership.
+package struct ToozMetrics: Sendable {
+    private let backend: String
+    private let lockWait: Metrics.Timer
+    private let lockHold: Metrics.Timer
+    private let lockBusyCount: Counter
+    private let renewalsOK: Counter
+    private let renewalsFailed: Counter
+    private let leadershipChanges: Counter
+
+    package init(backend: String) {
+        self.backend = backend
+        let dimensions = [("backend", backend)]
+        lockWait = Metrics.Timer(label: "tooz_lock_wait_seconds", dimensions: dimensions)
+        lockHold = Metrics.Timer(label: "tooz_lock_hold_seconds", dimensions: dimensions)
+        lockBusyCount = Counter(label: "tooz_lock_busy_total", dimensions: dimensions)
+        renewalsOK = Counter(label: "tooz_lease_renewals_total", dimensions: dimensions + [("result", "ok")])
+        renewalsFailed = Counter(label: "tooz_lease_renewals_total", dimensions: dimensions + [("result", "failed")])
+        leadershipChanges = Counter(label: "tooz_leadership_changes_total", dimensions: dimensions)
+    }
+
+    func lockAcquired(_ key: LockKey, waited: Duration) { lockWait.record(waited) }
+    func lockBusy(_ key: LockKey) { lockBusyCount.increment() }
+    func lockHeld(_ lease: Lease, for duration: Duration) { lockHold.record(duration) }
+    func renewal(succeeded: Bool) { (succeeded ? renewalsOK : renewalsFailed).increment() }
+    func leadershipChanged() { leadershipChanges.increment() }
+
+    func leaseLost(_ lease: Lease, reason: LeaseLossReason) {
+        Counter(label: "tooz_leases_lost_total", dimensions: [("backend", backend), ("reason", reason.rawValue)])
+            .increment()
+    }
+}
+
+extension Metrics.Timer {
+    fileprivate func record(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
