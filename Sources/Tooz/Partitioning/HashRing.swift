@@ -16,6 +16,11 @@ public struct HashRing: Sendable {
         var high: UInt64
         var low: UInt64
 
+        init(high: UInt64, low: UInt64) {
+            self.high = high
+            self.low = low
+        }
+
         init(_ hasher: MD5) {
             (high, low) = hasher.finalizeBigEndian()
         }
@@ -31,12 +36,11 @@ public struct HashRing: Sendable {
     /// Every node on the ring, with its weight. tooz: `HashRing.nodes`.
     public private(set) var nodes: [String: Int] = [:]
 
-    /// Point → owner, the source of truth (Python's `_ring`).
-    private var owners: [Point: String] = [:]
-    /// The points in ascending order and their owners at the same index, rebuilt after each
-    /// change so that a lookup is one binary search and a short forward walk.
-    private var sortedPoints: [Point] = []
-    private var sortedOwners: [String] = []
+    /// Python's `_ring` dict and its sorted `_partitions`, kept as two parallel arrays: the
+    /// points in ascending order and the owner of each. A lookup is one binary search and a
+    /// short walk, and a change merges or filters in linear time instead of re-sorting.
+    private(set) var sortedPoints: [Point] = []
+    private(set) var sortedOwners: [String] = []
 
     /// Creates a ring holding `nodes`, each with weight 1.
     ///
@@ -51,7 +55,6 @@ public struct HashRing: Sendable {
             insertPoints(of: node, weight: 1)
             self.nodes[node] = 1
         }
-        rebuildIndex()
     }
 
     /// The number of points on the ring: `partitions × Σweights` unless two points collided.
@@ -70,7 +73,6 @@ public struct HashRing: Sendable {
         }
         insertPoints(of: node, weight: weight)
         nodes[node] = weight
-        rebuildIndex()
     }
 
     /// Removes `node` and its points.
@@ -82,7 +84,6 @@ public struct HashRing: Sendable {
             throw ToozError(.invalidArgument, "Unknown node `\(node)'")
         }
         removePoints(of: node, weight: weight)
-        rebuildIndex()
     }
 
     /// The nodes that `data` maps to. tooz: `get_nodes(data, ignore_nodes, replicas)`.
@@ -158,26 +159,57 @@ public struct HashRing: Sendable {
         }
     }
 
+    /// Merges the node's points into the sorted arrays. A point that is already on the ring
+    /// changes hands to `node`: the last writer wins, as with Python's dict.
     private mutating func insertPoints(of node: String, weight: Int) {
-        var owners = self.owners
-        self.owners = [:]
-        forEachPoint(of: node, weight: weight) { owners[$0] = node }
-        self.owners = owners
+        var fresh: [Point] = []
+        forEachPoint(of: node, weight: weight) { fresh.append($0) }
+        guard !fresh.isEmpty else { return }
+        fresh.sort()
+
+        var points: [Point] = []
+        var owners: [String] = []
+        points.reserveCapacity(sortedPoints.count + fresh.count)
+        owners.reserveCapacity(sortedPoints.count + fresh.count)
+        var old = 0
+        var new = 0
+        while old < sortedPoints.count || new < fresh.count {
+            if new == fresh.count || (old < sortedPoints.count && sortedPoints[old] < fresh[new]) {
+                points.append(sortedPoints[old])
+                owners.append(sortedOwners[old])
+                old += 1
+            } else {
+                if old < sortedPoints.count && sortedPoints[old] == fresh[new] {
+                    old += 1
+                }
+                if points.last != fresh[new] {
+                    points.append(fresh[new])
+                    owners.append(node)
+                }
+                new += 1
+            }
+        }
+        sortedPoints = points
+        sortedOwners = owners
     }
 
+    /// Deletes the node's points from the ring. Like tooz, a point goes whoever holds it now
+    /// (after a collision that is the later node); where tooz would then raise `KeyError` for a
+    /// point already gone, there is simply nothing left to delete.
     private mutating func removePoints(of node: String, weight: Int) {
-        var owners = self.owners
-        self.owners = [:]
-        // Like tooz, delete the node's points whoever holds them now; tooz would then raise
-        // KeyError on a point already gone, which we simply skip.
-        forEachPoint(of: node, weight: weight) { owners.removeValue(forKey: $0) }
-        self.owners = owners
-    }
-
-    private mutating func rebuildIndex() {
-        let sorted = owners.sorted { $0.key < $1.key }
-        sortedPoints = sorted.map(\.key)
-        sortedOwners = sorted.map(\.value)
+        var doomed = Set<Point>()
+        forEachPoint(of: node, weight: weight) { doomed.insert($0) }
+        guard !doomed.isEmpty else { return }
+        var points: [Point] = []
+        var owners: [String] = []
+        points.reserveCapacity(sortedPoints.count)
+        owners.reserveCapacity(sortedPoints.count)
+        for index in sortedPoints.indices where !doomed.contains(sortedPoints[index]) {
+            points.append(sortedPoints[index])
+            owners.append(sortedOwners[index])
+        }
+        sortedPoints = points
+        sortedOwners = owners
     }
 }
 

@@ -87,13 +87,19 @@ public final class Partitioner: Sendable {
     /// Follows the group until stopped or until `run()` ends; restarts the event sequence after
     /// a backend error.
     package func follow() async {
-        let generation = stopped.generation
+        // `stopped` is fresh per partitioner, so any change from its initial generation means
+        // stop() was called, possibly before run() got round to starting this job.
+        let generation: UInt64 = 0
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await self.stopped.wait(since: generation) }
             group.addTask {
                 while !Task.isCancelled {
                     do {
-                        for try await event in try self.coordinator.events(in: self.group) { self.apply(event) }
+                        for try await event in try self.coordinator.events(in: self.group) {
+                            // The stop may win the race against this task's first read.
+                            if self.stopped.generation != generation { return }
+                            self.apply(event)
+                        }
                         return
                     } catch {
                         self.coordinator.logger.debug("partitioner event stream failed; retrying", metadata: ["error": "\(error)"])

@@ -240,7 +240,7 @@ public enum OsloMsgPack {
             case .array(let count):
                 // Every element takes at least one byte, so a count beyond the input is a lie.
                 guard count <= reader.remaining else {
-                    throw failure("array at offset \(start) claims \(count) elements but only \(reader.remaining) bytes remain")
+                    throw failure("truncated input: array at offset \(start) claims \(count) elements but only \(reader.remaining) bytes remain")
                 }
                 if count > 0 {
                     try push(Frame(isMap: false, expected: count), onto: &stack, depth: baseDepth, offset: start)
@@ -249,7 +249,7 @@ public enum OsloMsgPack {
                 value = .array([])
             case .map(let count):
                 guard count <= reader.remaining / 2 else {
-                    throw failure("map at offset \(start) claims \(count) entries but only \(reader.remaining) bytes remain")
+                    throw failure("truncated input: map at offset \(start) claims \(count) entries but only \(reader.remaining) bytes remain")
                 }
                 if count > 0 {
                     try push(Frame(isMap: true, expected: count * 2), onto: &stack, depth: baseDepth, offset: start)

@@ -1,0 +1,227 @@
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+
+@testable import Tooz
+
+/// Lease, renewal and shutdown behaviour of the core on `memory://` with a ``ManualClock``:
+/// nothing here waits for real time to pass except for tasks to get scheduled.
+@Suite struct CoordinatorClockTests {
+    struct Fixture {
+        let clock = ManualClock()
+        let store: MemoryStore
+        var configuration = CoordinatorConfiguration()
+
+        init() {
+            store = MemoryStore(clock: clock)
+            configuration.lockTTL = .seconds(30)
+            configuration.leaderTTL = .seconds(30)
+            configuration.membershipTTL = .seconds(30)
+        }
+
+        func coordinator(_ member: MemberID) throws -> Coordinator {
+            try Coordinator(
+                backend: MemoryBackend(store: store, membershipTTL: configuration.membershipTTL),
+                member: member, configuration: configuration, clock: clock
+            )
+        }
+    }
+
+    @Test func failedRenewalsTurnALeaseUncertainThenLost() async throws {
+        let fixture = Fixture()
+        let coordinator = try fixture.coordinator("a")
+        try await coordinator.withRunning {
+            let lease = try await coordinator.lock(named: "x").acquire()
+            #expect(lease.state == .held)
+            #expect(lease.fencingToken.value == 1)
+            try await eventually { fixture.clock.sleeperCount >= 2 }  // renewal and heartbeat loops asleep
+            fixture.store.failOperations = true
+            fixture.clock.advance(by: .seconds(10))
+            try await eventually { lease.state == .uncertain }
+            // The safe deadline is 30 s minus a 2 s margin after the acquire was sent.
+            fixture.clock.advance(by: .seconds(17))
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(lease.state == .uncertain)
+            fixture.clock.advance(by: .seconds(1))
+            try await eventually { lease.state == .lost(.expired) }
+            fixture.store.failOperations = false
+            // A lost lease is never silently re-acquired, even though the store still says we hold it.
+            fixture.clock.advance(by: .seconds(10))
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(lease.state == .lost(.expired))
+        }
+    }
+
+    @Test func successfulRenewalsKeepTheLeaseHeldPastItsTTL() async throws {
+        let fixture = Fixture()
+        let coordinator = try fixture.coordinator("a")
+        try await coordinator.withRunning {
+            let lease = try await coordinator.lock(named: "x").acquire()
+            for _ in 0..<9 {
+                try await eventually { fixture.clock.sleeperCount >= 2 }
+                fixture.clock.advance(by: .seconds(10))
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try await eventually { fixture.clock.sleeperCount >= 2 }
+            #expect(lease.state == .held)
+            #expect(try await coordinator.lock(named: "x").holder() == "a")
+        }
+    }
+
+    @Test func withLockCancelsTheBodyOnLossAndReleasesAfterIt() async throws {
+        let fixture = Fixture()
+        let coordinator = try fixture.coordinator("a")
+        let order = EventLog()
+        try await coordinator.withRunning {
+            async let outcome: ToozError.Code? = {
+                do {
+                    try await coordinator.withLock(named: "x") { _ in
+                        order.append("body started")
+                        do {
+                            try await Task.sleep(for: .seconds(3600))
+                        } catch {
+                            // The lease must still be registered: release comes after the body.
+                            let registered = coordinator.state.withLock { $0.leases.count }
+                            order.append("body cancelled, registered leases=\(registered)")
+                            throw error
+                        }
+                    }
+                    return nil
+                } catch {
+                    return (error as? ToozError)?.code
+                }
+            }()
+            try await eventually { order.entries.count == 1 }
+            try await eventually { fixture.clock.sleeperCount >= 2 }
+            fixture.store.failOperations = true
+            fixture.clock.advance(by: .seconds(10))
+            try await eventually { coordinator.state.withLock { $0.leases.values.first?.state } == .uncertain }
+            #expect(order.entries.count == 1)  // uncertain does not cancel the body
+            try await eventually { fixture.clock.sleeperCount >= 2 }
+            fixture.clock.advance(by: .seconds(18))
+            let code = await outcome
+            #expect(code == .leaseLost)
+            fixture.store.failOperations = false
+            #expect(coordinator.state.withLock { $0.leases.isEmpty })
+        }
+        #expect(order.entries == ["body started", "body cancelled, registered leases=1"])
+    }
+
+    @Test func revokedLeaseCancelsTheBody() async throws {
+        let fixture = Fixture()
+        let coordinator = try fixture.coordinator("a")
+        try await coordinator.withRunning {
+            async let outcome: ToozError.Code? = {
+                do {
+                    try await coordinator.withLock(named: "x") { _ in try await Task.sleep(for: .seconds(3600)) }
+                    return nil
+                } catch {
+                    return (error as? ToozError)?.code
+                }
+            }()
+            try await eventually { fixture.store.state.withLock { $0.locks[.lock("x")] != nil } }
+            fixture.store.expireLocks(of: "a")
+            try await eventually { fixture.clock.sleeperCount >= 2 }
+            fixture.clock.advance(by: .seconds(10))
+            let code = await outcome
+            #expect(code == .leaseLost)
+        }
+    }
+
+    @Test func aCrashedLeaderIsReplacedWithinTheTTL() async throws {
+        let fixture = {
+            var fixture = Fixture()
+            fixture.configuration.leaderTTL = .seconds(9)
+            return fixture
+        }()
+        let leader = try fixture.coordinator("leader")
+        let follower = try fixture.coordinator("follower")
+        try await follower.withRunning {
+            try await leader.withRunning {
+                try await leader.campaign(for: "g")
+                #expect(try await follower.leader(of: "g") == "leader")
+                // The leader's process "hangs": nothing renews it any more.
+                fixture.store.failOperations = true
+            }
+            fixture.store.failOperations = false
+            async let campaign = follower.campaign(for: "g")
+            try await Task.sleep(for: .milliseconds(20))
+            fixture.clock.advance(by: .seconds(9))
+            let lease = try await campaign
+            #expect(lease.member == "follower")
+            #expect(try await follower.leader(of: "g") == "follower")
+        }
+    }
+
+    @Test func gracefulShutdownReleasesLocksAndLeavesGroups() async throws {
+        let fixture = Fixture()
+        let coordinator = try fixture.coordinator("a")
+        let observer = try fixture.coordinator("b")
+        try await observer.withRunning {
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await coordinator.run() }
+                    try await coordinator.createGroup("g")
+                    try await coordinator.join("g")
+                    let lease = try await coordinator.lock(named: "x").acquire()
+                    #expect(try await observer.members(of: "g") == ["a"])
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()
+                    #expect(lease.state == .released)
+                }
+            }
+            #expect(try await observer.members(of: "g").isEmpty)
+            #expect(try await observer.lock(named: "x").holder() == nil)
+        }
+    }
+
+    @Test func operationsFailClearlyWhenRunIsNotRunning() async throws {
+        var fixture = Fixture()
+        fixture.configuration.operationTimeout = .milliseconds(50)
+        let coordinator = try fixture.coordinator("a")
+        await #expect {
+            try await coordinator.createGroup("g")
+        } throws: { error in
+            (error as? ToozError)?.code == .notRunning
+        }
+    }
+
+    @Test func pushedEventsArriveWithoutPolling() async throws {
+        let fixture = Fixture()
+        let watcher = try fixture.coordinator("w")
+        let joiner = try fixture.coordinator("j")
+        try await watcher.withRunning {
+            try await joiner.withRunning {
+                try await watcher.createGroup("g")
+                var events = try watcher.events(in: "g").makeAsyncIterator()
+                #expect(try await events.next() == .snapshot(GroupSnapshot(group: "g", members: [:], leader: nil)))
+                try await joiner.join("g", capabilities: ["weight": 2])
+                // The clock never moves: only the store's push can deliver this.
+                #expect(try await events.next() == .joined("j", capabilities: ["weight": 2]))
+                try await joiner.leave("g")
+                #expect(try await events.next() == .left("j"))
+            }
+        }
+    }
+}
+
+/// Waits until `condition` holds, for at most five seconds of real time.
+func eventually(
+    _ condition: @Sendable () throws -> Bool,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    for _ in 0..<5000 {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+    Issue.record("condition not met within 5 s", sourceLocation: sourceLocation)
+    throw CancellationError()
+}
+
+/// A thread-safe list of strings, for recording the order things happened in.
+final class EventLog: Sendable {
+    private let storage = Mutex<[String]>([])
+    func append(_ entry: String) { storage.withLock { $0.append(entry) } }
+    var entries: [String] { storage.withLock { $0 } }
+}
