@@ -66,6 +66,6 @@ let package = Package(
         .testTarget(name: "ToozLocalTests", dependencies: ["ToozLocal", "ToozBackends"], swiftSettings: strictSettings),
         .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
         .testTarget(name: "ToozInteropTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
-        .testTarget(name: "ToozCLITests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
+        .testTarget(name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI"], swiftSettings: strictSettings),
     ]
 )

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Logging
+import ToozBackends
+
+/// The options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The backend URL (default: $TOOZ_URL, else file:// = your state dir).",
+            valueName: "url"
+        )
+    )
+    var url: String?
+
+    @Option(help: ArgumentHelp("This member's id (default: <hostname>-<pid>).", valueName: "id"))
+    var member: String?
+
+    @Flag(name: .shortAndLong, help: "Log debug messages to stderr.")
+    var verbose = false
+
+    /// The URL to use: `--url`, else `TOOZ_URL`, else `file://`, which the file backend reads
+    /// as the user's state directory.
+    func resolvedURL() -> String {
+        let environment = Platform.environment["TOOZ_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        return url ?? environment ?? "file://"
+    }
+
+    func resolvedMember() -> MemberID {
+        MemberID(member ?? "\(Platform.hostName())-\(Platform.processID)")
+    }
+
+    /// Escapes the characters that would end a URL's path.
+    static func percentEncodePath(_ path: String) -> String {
+        var result = ""
+        for character in path {
+            switch character {
+            case "%": result += "%25"
+            case "?": result += "%3F"
+            case "#": result += "%23"
+            default: result.append(character)
+            }
+        }
+        return result
+    }
+
+    /// A coordinator for this invocation. Invalid URLs and member ids fail here, before any I/O.
+    func makeCoordinator(member: MemberID? = nil) throws -> Coordinator {
+        let url = resolvedURL()
+        return try Coordinator(url: url, member: member ?? resolvedMember(), logger: Logger(label: "tooz"))
+    }
+
+    /// Runs `body` with a running coordinator, then shuts it down (which releases what it
+    /// still holds and leaves the groups it joined).
+    func withCoordinator<Result: Sendable>(
+        member: MemberID? = nil,
+        _ body: @escaping @Sendable (Coordinator) async throws -> Result
+    ) async throws -> Result {
+        let coordinator = try makeCoordinator(member: member)
+        return try await coordinator.withRunning { try await body(coordinator) }
+    }
+}
+
+/// Commands that take ``GlobalOptions``, so `main` can read `--verbose` before anything logs.
+protocol GlobalOptionsCommand: SendableMetatype {
+    var global: GlobalOptions { get }
+}
+
+/// Parses a number of seconds given on the command line.
+func duration(seconds: Double) -> Duration {
+    .milliseconds(Int64((seconds * 1000).rounded()))
+}

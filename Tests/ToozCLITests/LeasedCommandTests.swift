@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+import ToozBackends
+
+@testable import ToozCLI
+
+/// What `tooz lock` and `tooz elect` do when the lease goes away under a running command.
+@Suite struct LeasedCommandTests {
+    @Test func aLostLeaseTerminatesTheCommandAndThrowsLeaseLost() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        // A short lock TTL makes the holder refresh often, so it notices the break soon.
+        let url = "memory://leased-\(UInt32.random(in: 0...UInt32.max))?lock_timeout=0.3"
+        let holder = try Coordinator(url: url, member: "holder")
+        let breaker = try Coordinator(url: url, member: "breaker")
+        let pidFile = scratch.path + "/command.pid"
+        let leased = LeasedCommand(
+            command: ["sh", "-c", "echo $$ > '\(pidFile)'; exec sleep 100"],
+            grace: .seconds(5)
+        )
+        let outcome: Result<Int32, any Error> = try await breaker.withRunning {
+            try await holder.withRunning {
+                try await withThrowingTaskGroup(of: Result<Int32, any Error>?.self) { tasks in
+                    tasks.addTask {
+                        do {
+                            return .success(
+                                try await holder.withLock(named: "guarded") { _ in try await leased.run(environment: [:]) }
+                            )
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                    try await eventually("the command to start") { readPID(pidFile) != nil }
+                    #expect(try await breaker.lock(named: "guarded").breakLock())
+                    return try await tasks.next()!!
+                }
+            }
+        }
+        #expect {
+            try outcome.get()
+        } throws: { error in
+            (error as? ToozError)?.code == .leaseLost
+        }
+        // The command was terminated and reaped: its pid is gone.
+        let pid = try #require(readPID(pidFile))
+        #expect(kill(pid, 0) == -1 && errno == ESRCH)
+    }
+}
