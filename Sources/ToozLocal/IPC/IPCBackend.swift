@@ -1,11 +1,223 @@
-// Placeholder: replaced by the ipc backend.
-public struct IPCBackend: CoordinationBackend {
-    public var info: BackendInfo {
-        BackendInfo(name: "ipc", features: [], fencing: .hostLocal, eventDelivery: .polled, leaseKind: .session, characteristics: [])
+import Synchronization
+
+/// The `ipc://` backend: System V semaphores and shared memory on one host, in Python tooz's
+/// `ipc` driver layout, so Python and Swift processes share its locks and its group list.
+///
+/// - Locks: one semaphore per lock name (key `ftok(name, "__TOOZ_LOCK_")`), taken with
+///   `SEM_UNDO`, so a holder that dies gives the lock back. Release and ``breakLock(_:)`` remove
+///   the semaphore, as tooz does. A broken lock is noticed by the next refresh.
+/// - Groups: tooz's group list in the shared segment `ftok("GROUP_LIST", "_TOOZ_INTERNAL")`,
+///   1024 bytes, guarded by tooz's internal lock `TOOZ_INTERNAL_LOCK`. It holds group ids only,
+///   about 1 KiB of them for the whole host.
+/// - Fencing tokens come from one host-wide counter in a segment of our own
+///   (`ftok("FENCING", "_SWIFT_TOOZ")`), incremented under the internal lock. They grow strictly
+///   across every lock of the host, but reset at reboot (or when the segment is removed).
+///
+/// Unlike tooz, ``disconnect()`` does not remove the group-list segment: in tooz that wipes the
+/// group list of every process on the host.
+///
+/// The URL is `ipc://` with no host or path. Options: `executor` (accepted and ignored, as in
+/// Python) and the common timing options; the lock poll interval defaults to 5 ms, since a try
+/// costs a few system calls and no network.
+public final class IPCBackend: CoordinationBackend {
+    /// How long a group operation or a fencing-token mint may wait for tooz's internal lock
+    /// before it fails with `timedOut` (a Python process stopped while holding it, for example).
+    public let internalLockTimeout: Duration
+
+    let groupListKey: IPCKey
+    let fencingKey: IPCKey
+
+    /// The semaphores we decremented, by the owner token of their grant.
+    private let held = Mutex<[String: SysVSemaphore]>([:])
+
+    /// A backend on the host's tooz keys.
+    public convenience init(internalLockTimeout: Duration = .seconds(10)) {
+        self.init(internalLockTimeout: internalLockTimeout, groupListKey: .groupList, fencingKey: .fencingCounter)
     }
-    public func connect() async throws {}
-    public func disconnect() async {}
+
+    /// A backend on other segment keys, so tests can use a fencing counter of their own.
+    init(internalLockTimeout: Duration, groupListKey: IPCKey, fencingKey: IPCKey) {
+        self.internalLockTimeout = internalLockTimeout
+        self.groupListKey = groupListKey
+        self.fencingKey = fencingKey
+    }
+
+    /// Groups, locks and breaking locks, as in tooz's `ipc` driver.
+    ///
+    /// Not implemented, because tooz's driver has no place to store them: membership (join,
+    /// leave, members), capabilities, leader election and the leader query. Those calls throw
+    /// `notImplemented` naming the `ipc` backend. Locks are ``LeaseKind/session`` leases (they
+    /// last until released or until the holding process dies); fencing tokens are
+    /// ``FencingStrength/hostLocal`` (they reset at reboot); events are ``EventDelivery/polled``.
+    public var info: BackendInfo {
+        BackendInfo(
+            name: "ipc",
+            features: [.groups, .locks, .breakLock],
+            fencing: .hostLocal,
+            eventDelivery: .polled,
+            leaseKind: .session,
+            characteristics: [.distributedAcrossThreads, .distributedAcrossProcesses, .nonTimeoutBased]
+        )
+    }
+
+    /// Builds the backend for an `ipc://` URL. Called from ``LocalBackends/make(_:)``.
     static func make(_ url: BackendURL) throws(ToozError) -> (any CoordinationBackend, CoordinatorConfiguration) {
-        (IPCBackend(), CoordinatorConfiguration())
+        guard url.host == nil, url.port == nil, url.user == nil, url.password == nil, url.path.isEmpty || url.path == "/" else {
+            throw ToozError(
+                .invalidConfiguration,
+                "\(url.redacted) names a host or path, but the ipc backend is local to this host; use ipc://"
+            )
+        }
+        try url.validateOptions(accepted: CoordinatorConfiguration.urlOptions.union(["executor"]))
+        var configuration = CoordinatorConfiguration()
+        configuration.lockPollInterval = .milliseconds(5)
+        try configuration.apply(url)
+        return (IPCBackend(internalLockTimeout: configuration.operationTimeout), configuration)
+    }
+
+    // MARK: Lifecycle
+
+    /// Opens (or creates, as tooz's `_start` does) the group-list segment, which also proves that
+    /// System V IPC is available.
+    public func connect() async throws {
+        do throws(ToozError) {
+            try SysVSharedMemory.open(key: groupListKey, size: IPCGroupList.segmentSize)
+        } catch {
+            throw ToozError(.connectionFailed, "System V IPC is not usable: \(error.message)", underlying: error)
+        }
+    }
+
+    /// Removes the semaphores of locks still held (the coordinator normally released them all),
+    /// so a later coordinator in this process does not find them stuck. Keeps the group list.
+    public func disconnect() async {
+        let leftovers = held.withLock { held in
+            defer { held.removeAll() }
+            return Array(held.values)
+        }
+        for semaphore in leftovers { _ = try? IPCLock.release(semaphore) }
+    }
+
+    /// One `shmget` of the group-list segment: the cheapest real System V call.
+    public func ping() async throws {
+        try SysVSharedMemory.open(key: groupListKey, size: IPCGroupList.segmentSize)
+    }
+
+    // MARK: Groups
+
+    /// tooz: `create_group`.
+    public func createGroup(_ group: GroupID) async throws {
+        try await updateGroupList { (list) throws(ToozError) in
+            guard list.insert(group) else { throw .groupAlreadyExists(group) }
+        }
+    }
+
+    /// tooz: `delete_group`. There are no members to check for, since the driver has none.
+    public func deleteGroup(_ group: GroupID) async throws {
+        try await updateGroupList { (list) throws(ToozError) in
+            guard list.remove(group) else { throw .groupNotCreated(group) }
+        }
+    }
+
+    /// tooz: `get_groups`.
+    public func groups() async throws -> [GroupID] {
+        try await withInternalLock { () throws(ToozError) in
+            try SysVSharedMemory.withSegment(key: groupListKey, size: IPCGroupList.segmentSize) {
+                (segment) throws(ToozError) -> [GroupID] in
+                try IPCGroupList(segment: Array(segment)).groups
+            }
+        }
+    }
+
+    /// Reads, changes and writes the group list under the internal lock; nothing is written
+    /// when `change` throws.
+    private func updateGroupList(_ change: (inout IPCGroupList) throws(ToozError) -> Void) async throws {
+        try await withInternalLock { () throws(ToozError) in
+            try SysVSharedMemory.withSegment(key: groupListKey, size: IPCGroupList.segmentSize) {
+                (segment) throws(ToozError) in
+                var list = try IPCGroupList(segment: Array(segment))
+                try change(&list)
+                let bytes = try list.encodedSegment()
+                segment.copyBytes(from: bytes)
+            }
+        }
+    }
+
+    // MARK: Locks
+
+    /// One non-blocking try (tooz `IPCLock.acquire(blocking=False)`, which Python's PyPI wheel
+    /// cannot even do), then a fencing token minted while the lock is held.
+    public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
+        let semaphoreKey = try semaphoreKey(for: key)
+        guard let semaphore = try IPCLock.tryAcquire(semaphoreKey) else { return nil }
+        let token: UInt64
+        do {
+            token = try await withInternalLock { () throws(ToozError) in try IPCFencingCounter.next(key: fencingKey) }
+        } catch {
+            _ = try? IPCLock.release(semaphore)
+            throw error
+        }
+        held.withLock { $0[owner.token] = semaphore }
+        return LockGrant(owner: owner, fencingToken: FencingToken(token, strength: .hostLocal))
+    }
+
+    /// Nothing to extend (the lease is a session lease); checks that the semaphore we took is still
+    /// the lock's and still held, which is how a broken lock is noticed.
+    public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
+        let semaphoreKey = try semaphoreKey(for: key)
+        guard let semaphore = held.withLock({ $0[grant.owner.token] }) else { return false }
+        return try IPCLock.isHeld(semaphore, key: semaphoreKey)
+    }
+
+    /// tooz `IPCLock.release`: removes the semaphore. `false` when it had been broken.
+    public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
+        _ = try semaphoreKey(for: key)
+        guard let semaphore = held.withLock({ $0.removeValue(forKey: grant.owner.token) }) else { return false }
+        return try IPCLock.release(semaphore)
+    }
+
+    /// tooz `IPCLock.break_`: removes the lock's semaphore, whoever holds it.
+    public func breakLock(_ key: LockKey) async throws -> Bool {
+        try IPCLock.breakLock(semaphoreKey(for: key))
+    }
+
+    private func semaphoreKey(for key: LockKey) throws(ToozError) -> IPCKey {
+        switch key {
+        case .lock(let name):
+            // Holding it as a user lock would stall every group operation and token mint.
+            guard name.rawValue != IPCKey.internalLockName else {
+                throw ToozError(
+                    .invalidArgument,
+                    "lock name \(name.rawValue.debugDescription) is reserved: the ipc backend guards its group list with it"
+                )
+            }
+            return IPCKey.lock(name.rawValue)
+        case .leadership:
+            throw ToozError.notImplemented("leader election", backend: info.name)
+        }
+    }
+
+    /// Runs `body` holding tooz's internal lock `TOOZ_INTERNAL_LOCK`, polling for it without
+    /// blocking a thread. It is held for a few system calls at a time, by us or by Python.
+    private func withInternalLock<Result>(_ body: () throws(ToozError) -> Result) async throws -> Result {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: internalLockTimeout)
+        var nap = Duration.microseconds(100)
+        while true {
+            if let semaphore = try IPCLock.tryAcquire(.internalLock) {
+                let result = Swift.Result { () throws(ToozError) in try body() }
+                let released = Swift.Result { () throws(ToozError) in try IPCLock.release(semaphore) }
+                let value = try result.get()
+                _ = try released.get()
+                return value
+            }
+            if clock.now >= deadline {
+                throw ToozError(
+                    .timedOut,
+                    "tooz's internal ipc lock \(IPCKey.internalLockName) (semaphore \(IPCKey.internalLock)) stayed busy for \(internalLockTimeout); a process may be stopped while holding it"
+                )
+            }
+            try await Task.sleep(for: nap)
+            nap = min(nap * 2, .milliseconds(5))
+        }
     }
 }
