@@ -145,11 +145,24 @@ import Testing
                 fixture.store.failOperations = true
             }
             fixture.store.failOperations = false
-            async let campaign = follower.campaign(for: "g")
-            try await Task.sleep(for: .milliseconds(20))
-            fixture.clock.advance(by: .seconds(9))
-            let lease = try await campaign
+            let startedAt = fixture.clock.now()
+            let elected = try await withThrowingTaskGroup(of: Lease?.self) { group in
+                group.addTask { try await follower.campaign(for: "g") }
+                group.addTask {
+                    // Drive the clock in 100 ms steps until the campaign wins (at most 60 s of clock time).
+                    for _ in 0..<600 {
+                        try await Task.sleep(for: .milliseconds(1))
+                        fixture.clock.advance(by: .milliseconds(100))
+                    }
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+            let lease = try #require(elected)
             #expect(lease.member == "follower")
+            // The TTL (9 s) plus one lock poll (100 ms), give or take two clock steps.
+            #expect(fixture.clock.now() - startedAt <= .milliseconds(9_300))
             #expect(try await follower.leader(of: "g") == "follower")
         }
     }
