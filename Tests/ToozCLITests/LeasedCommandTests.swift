@@ -9,8 +9,9 @@ import ToozBackends
     @Test func aLostLeaseTerminatesTheCommandAndThrowsLeaseLost() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        // A short lock TTL makes the holder refresh often, so it notices the break soon.
-        let url = "memory://leased-\(UInt32.random(in: 0...UInt32.max))?lock_timeout=0.3"
+        // A short lock TTL makes the holder refresh often (every ~0.7 s), so it notices the break soon;
+        // not shorter, or a loaded machine could delay a renewal past the TTL and lose the lease first.
+        let url = "memory://leased-\(UInt32.random(in: 0...UInt32.max))?lock_timeout=2"
         let holder = try Coordinator(url: url, member: "holder")
         let breaker = try Coordinator(url: url, member: "breaker")
         let pidFile = scratch.path + "/command.pid"
