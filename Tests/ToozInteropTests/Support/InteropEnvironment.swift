@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+/// Where the Python side of the interop tests comes from, and whether they can run.
+///
+/// `scripts/test` makes a virtual environment with Python tooz 9.1.0 and exports its interpreter
+/// as `TOOZ_PYTHON`. Without it the tests show as skipped on a developer's machine, and fail
+/// under `CI=true`, where a missing Python side must never pass silently.
+enum InteropEnvironment {
+    static let variables = ProcessInfo.processInfo.environment
+
+    /// The venv's interpreter, from `TOOZ_PYTHON`.
+    static let python: String? = variables["TOOZ_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
+
+    static let isCI: Bool = ["true", "1", "yes"].contains(variables["CI"]?.lowercased() ?? "")
+
+    /// Run when the Python side is there, and always under CI (where its absence is a failure).
+    static let shouldRun: Bool = python != nil || isCI
+
+    static let notConfigured =
+        "TOOZ_PYTHON is not set: run scripts/test, which makes the Python tooz 9.1.0 venv and exports it"
+
+    /// The helper the tests drive: `TOOZ_PEER_SCRIPT`, else scripts/interop/tooz_peer.py in
+    /// this checkout.
+    static let peerScript: String = {
+        if let script = variables["TOOZ_PEER_SCRIPT"], !script.isEmpty { return script }
+        return URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent()  // Support
+            .deletingLastPathComponent()  // ToozInteropTests
+            .deletingLastPathComponent()  // Tests
+            .deletingLastPathComponent()  // the package root
+            .appendingPathComponent("scripts/interop/tooz_peer.py").path
+    }()
+
+    /// The interpreter, or a failure that explains how to get one (reached only under CI, or
+    /// when a test is run by hand with the trait bypassed).
+    static func requirePython() throws -> String {
+        guard let python else {
+            throw InteropSetupError(
+                "\(notConfigured). CI=true, so the interop tests fail instead of being skipped; scripts/test's output says why the venv could not be made."
+            )
+        }
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw InteropSetupError("TOOZ_PYTHON=\(python) is not an executable file")
+        }
+        guard FileManager.default.fileExists(atPath: peerScript) else {
+            throw InteropSetupError("the Python peer script is missing at \(peerScript)")
+        }
+        return python
+    }
+}
+
+struct InteropSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Skips the test, with the reason, when neither `TOOZ_PYTHON` nor `CI=true` is set.
+    static var requiresPythonTooz: Self {
+        .enabled(
+            if: InteropEnvironment.shouldRun,
+            "TOOZ_PYTHON is not set: run scripts/test, which makes the Python tooz 9.1.0 venv and exports it"
+        )
+    }
+}
+
+/// A private directory for one test's file:// backend and peer logs, removed afterwards.
+struct TemporaryDirectory: Sendable {
+    let path: String
+
+    init(_ label: String) throws {
+        let base = FileManager.default.temporaryDirectory.path
+        let template = "\(base)/tooz-interop-\(label)-XXXXXX"
+        var bytes = Array(template.utf8CString)
+        let made = bytes.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard made != nil else { throw InteropSetupError("mkdtemp(\(template)) failed: errno \(errno)") }
+        path = String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    var fileURL: String { "file://\(path)" }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Runs `body` with a fresh directory and always removes it.
+    static func with<Result>(
+        _ label: String,
+        _ body: (TemporaryDirectory) async throws -> Result
+    ) async throws -> Result {
+        let directory = try TemporaryDirectory(label)
+        do {
+            let result = try await body(directory)
+            directory.remove()
+            return result
+        } catch {
+            directory.remove()
+            throw error
+        }
+    }
+}
+
+/// A name no other test (or test run) uses, for groups, members and ipc:// locks.
+func uniqueName(_ prefix: String) -> String {
+    "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+}

@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""A Python tooz 9.1.0 member that the Swift interop tests drive over stdin/stdout.
+
+Protocol: one JSON object per line in each direction. A request is
+``{"id": N, "op": "<name>", ...arguments}``; the answer is
+``{"id": N, "ok": true, "result": ...}`` or
+``{"id": N, "ok": false, "error": "<exception class>", "message": "..."}``.
+The first line the peer writes, before reading anything, is a hello with the
+versions it runs (``{"id": 0, "ok": true, "result": {...}}``).
+
+Ids (groups, members, locks) travel as text and are handed to tooz as UTF-8
+bytes, which is tooz's contract. Capabilities go to tooz as a Python literal
+(``ast.literal_eval``) so that the test states them in Python's own terms, and
+come back both as ``repr()`` and as oslo msgpack bytes in hex, so the Swift side
+can compare them with its own values exactly.
+
+The peer never outlives the test that started it: it exits on end of input, when
+its parent process goes away, on SIGTERM, and after ``--max-seconds`` whatever
+happens. On every exit it releases the locks it holds (an ipc:// release removes
+the semaphore, so nothing is left behind) and stops its coordinator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import tooz
+from tooz import coordination
+from tooz import hashring
+from tooz import utils
+
+LOG = logging.getLogger("tooz_peer")
+
+# Answers are written from the main thread only, but the exit path may run on
+# the watchdog thread, so guard the stream.
+_OUT_LOCK = threading.Lock()
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    return value
+
+
+def _describe(value: Any) -> dict[str, Any]:
+    """A value as the Swift side needs it: its repr and its oslo msgpack form."""
+    return {"repr": repr(value), "msgpack": utils.dumps(value).hex()}
+
+
+class BackgroundAcquire:
+    """A blocking ``acquire()`` running on its own thread.
+
+    Used where the test needs to see that Python waits for a lock that Swift
+    holds (and, on ipc:// builds without semtimedop, the only kind of acquire
+    that Python tooz offers).
+    """
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.done = threading.Event()
+        self.acquired: bool | None = None
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.acquired = bool(self.lock.acquire(blocking=True))
+        except Exception as exc:  # reported to the test, which fails on it
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.done.set()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "done": self.done.is_set(),
+            "acquired": self.acquired,
+            "error": self.error,
+        }
+
+
+class Peer:
+    def __init__(self) -> None:
+        self.coordinator: Any = None
+        self.started = False
+        self.url: str | None = None
+        self.locks: dict[str, Any] = {}
+        self.background: dict[str, BackgroundAcquire] = {}
+        self.partitioners: dict[str, Any] = {}
+        self._exit_lock = threading.Lock()
+        self._exiting = False
+
+    # Lifecycle -------------------------------------------------------------
+
+    def op_start(self, url: str, member: str, heart: bool = True) -> dict[str, Any]:
+        self.url = url
+        self.coordinator = coordination.get_coordinator(url, _b(member))
+        # tooz's IPCDriver.stop() removes the host-wide group-list segment (see
+        # the reference, bugs §4.2 #10), which would wipe the groups of every
+        # ipc:// coordinator on the host, Swift tests running in parallel
+        # included. Locks need no started driver, so on ipc:// we never start.
+        if not url.startswith("ipc:"):
+            self.coordinator.start(start_heart=heart)
+            self.started = True
+        return {"started": self.started}
+
+    def op_stop(self) -> dict[str, Any]:
+        released = self.release_everything()
+        return {"released": released}
+
+    def release_everything(self) -> list[str]:
+        released = []
+        for name, lock in list(self.locks.items()):
+            try:
+                if lock.release():
+                    released.append(name)
+            except Exception:
+                LOG.exception("could not release lock %s", name)
+        for name, job in list(self.background.items()):
+            # A waiter that the holder's release has just woken may be about to own the
+            # lock: give it a moment, so that what it gets is released too.
+            job.done.wait(0.5)
+            if job.done.is_set() and job.acquired:
+                try:
+                    if job.lock.release():
+                        released.append(name)
+                except Exception:
+                    LOG.exception("could not release lock %s", name)
+        self.locks.clear()
+        self.background.clear()
+        for partitioner in self.partitioners.values():
+            try:
+                partitioner.stop()
+            except Exception:
+                LOG.exception("could not stop a partitioner")
+        self.partitioners.clear()
+        if self.started:
+            self.started = False
+            try:
+                self.coordinator.stop()
+            except Exception:
+                LOG.exception("could not stop the coordinator")
+        return released
+
+    def exit_now(self, code: int, why: str) -> None:
+        """Releases everything and ends the process, from any thread, once."""
+        with self._exit_lock:
+            if self._exiting:
+                return
+            self._exiting = True
+        LOG.info("exiting: %s", why)
+        # A stuck backend must not keep us alive: give the clean-up a few
+        # seconds, then leave regardless.
+        cleaner = threading.Thread(target=self.release_everything, daemon=True)
+        cleaner.start()
+        cleaner.join(5)
+        sys.stderr.flush()
+        os._exit(code)
+
+    # Groups ----------------------------------------------------------------
+
+    def op_create_group(self, group: str) -> None:
+        self.coordinator.create_group(_b(group)).get()
+
+    def op_delete_group(self, group: str) -> None:
+        self.coordinator.delete_group(_b(group)).get()
+
+    def op_get_groups(self) -> list[str]:
+        return sorted(_text(g) for g in self.coordinator.get_groups().get())
+
+    def op_join_group(self, group: str, capabilities: str | None = None) -> None:
+        caps = None if capabilities is None else ast.literal_eval(capabilities)
+        self.coordinator.join_group(_b(group), caps).get()
+
+    def op_leave_group(self, group: str) -> None:
+        self.coordinator.leave_group(_b(group)).get()
+
+    def op_get_members(self, group: str) -> list[str]:
+        return sorted(_text(m) for m in self.coordinator.get_members(_b(group)).get())
+
+    def op_get_member_capabilities(self, group: str, member: str) -> dict[str, Any]:
+        caps = self.coordinator.get_member_capabilities(_b(group), _b(member)).get()
+        return _describe(caps)
+
+    def op_get_members_with_capabilities(self, group: str) -> dict[str, Any]:
+        found = self.coordinator.get_members_with_capabilities(_b(group)).get()
+        return {_text(m): _describe(c) for m, c in found.items()}
+
+    def op_heartbeat(self) -> Any:
+        return self.coordinator.heartbeat()
+
+    # Locks -----------------------------------------------------------------
+
+    def _lock(self, name: str) -> Any:
+        if name not in self.locks:
+            self.locks[name] = self.coordinator.get_lock(_b(name))
+        return self.locks[name]
+
+    def op_lock_acquire(self, name: str, blocking: bool | float = False) -> bool:
+        if blocking is True:
+            raise ValueError("use lock_acquire_background for a blocking acquire")
+        return bool(self._lock(name).acquire(blocking=blocking))
+
+    def op_lock_release(self, name: str) -> bool:
+        """Releases whichever of our lock objects for `name` holds it."""
+        job = self.background.get(name)
+        if job is not None and job.done.is_set() and job.acquired:
+            del self.background[name]
+            return bool(job.lock.release())
+        lock = self.locks.pop(name, None)
+        return bool(lock.release()) if lock is not None else False
+
+    def op_lock_acquire_background(self, name: str) -> dict[str, Any]:
+        if name in self.background:
+            raise ValueError(f"a background acquire of {name!r} already runs")
+        # A lock object of its own: tooz locks are per object, not re-entrant.
+        job = BackgroundAcquire(self.coordinator.get_lock(_b(name)))
+        self.background[name] = job
+        return job.state()
+
+    def op_lock_wait(self, name: str, timeout: float) -> dict[str, Any]:
+        """Waits up to `timeout` seconds for a background acquire to finish."""
+        job = self.background[name]
+        job.done.wait(timeout)
+        return job.state()
+
+    # Placement -------------------------------------------------------------
+
+    def op_join_partitioned_group(self, group: str, weight: int = 1, partitions: int = 32) -> None:
+        self.partitioners[group] = self.coordinator.join_partitioned_group(
+            _b(group), weight=weight, partitions=partitions
+        )
+
+    def op_partitioner_placement(
+        self, group: str, prefix: str, count: int, replicas: int = 1
+    ) -> dict[str, Any]:
+        # The ring follows the group only inside run_watchers().
+        self.coordinator.run_watchers()
+        partitioner = self.partitioners[group]
+        placement = [
+            sorted(_text(m) for m in partitioner.members_for_object(f"{prefix}{i}", replicas=replicas))
+            for i in range(count)
+        ]
+        return {
+            "nodes": {_text(n): w for n, w in partitioner.ring.nodes.items()},
+            "placement": placement,
+        }
+
+    def op_hashring_placement(
+        self,
+        nodes: dict[str, int],
+        prefix: str,
+        count: int,
+        replicas: int = 1,
+        partitions: int = 32,
+    ) -> list[list[str]]:
+        ring = hashring.HashRing([], partitions=partitions)
+        for node, weight in nodes.items():
+            ring.add_node(_b(node), weight)
+        return [
+            sorted(_text(n) for n in ring.get_nodes(_b(f"{prefix}{i}"), replicas=replicas))
+            for i in range(count)
+        ]
+
+
+def hello() -> dict[str, Any]:
+    from importlib import metadata
+
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "tooz": metadata.version("tooz"),
+        "pid": os.getpid(),
+    }
+    try:
+        import sysv_ipc
+
+        info["sysv_ipc"] = sysv_ipc.VERSION
+        info["semaphore_timeout_supported"] = bool(sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED)
+    except ImportError as exc:
+        info["sysv_ipc"] = None
+        info["sysv_ipc_error"] = str(exc)
+    return info
+
+
+def write(message: dict[str, Any]) -> None:
+    line = json.dumps(message, separators=(",", ":"))
+    with _OUT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def watchdog(peer: Peer, parent: int, deadline: float) -> None:
+    while True:
+        time.sleep(0.2)
+        if os.getppid() != parent:
+            peer.exit_now(3, "the parent process went away")
+        if time.monotonic() > deadline:
+            peer.exit_now(4, "the time limit ran out")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-seconds", type=float, default=300.0)
+    args = parser.parse_args()
+
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s tooz_peer[%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
+    peer = Peer()
+    signal.signal(signal.SIGTERM, lambda *_: peer.exit_now(143, "SIGTERM"))
+    signal.signal(signal.SIGINT, lambda *_: peer.exit_now(130, "SIGINT"))
+    threading.Thread(
+        target=watchdog,
+        args=(peer, os.getppid(), time.monotonic() + args.max_seconds),
+        daemon=True,
+    ).start()
+
+    write({"id": 0, "ok": True, "result": hello()})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        ident = None
+        try:
+            request = json.loads(line)
+            ident = request.pop("id", None)
+            op = request.pop("op")
+            handler = getattr(peer, "op_" + op, None)
+            if handler is None:
+                raise ValueError(f"unknown op {op!r}")
+            result = handler(**request)
+            write({"id": ident, "ok": True, "result": result})
+            if op == "stop":
+                break
+        except Exception as exc:
+            LOG.debug("request failed: %s", traceback.format_exc())
+            if isinstance(exc, tooz.NotImplemented):
+                name = "NotImplemented"
+            else:
+                name = type(exc).__name__
+            write({
+                "id": ident,
+                "ok": False,
+                "error": name,
+                "message": str(exc),
+            })
+    peer.exit_now(0, "end of input")
+
+
+if __name__ == "__main__":
+    main()
