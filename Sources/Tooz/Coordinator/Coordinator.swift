@@ -142,13 +142,24 @@ public final class Coordinator: Service, Sendable {
             }
             do {
                 try await waitUntilRunning()
-                let result = try await body()
-                group.cancelAll()
-                try await group.waitForAll()
-                return result
             } catch {
                 group.cancelAll()
                 // A connection failure is reported by run(); prefer its error.
+                while let next = await group.nextResult() {
+                    if case .failure(let runError) = next { throw runError }
+                }
+                throw error
+            }
+            // A graceful shutdown, not cancellation: leaving groups and releasing locks must not
+            // run in a cancelled task, where a backend that waits on the way (a contended file
+            // lock) would fail and leave the member behind until its TTL.
+            do {
+                let result = try await body()
+                beginShutdown()
+                try await group.waitForAll()
+                return result
+            } catch {
+                beginShutdown()
                 while let next = await group.nextResult() {
                     if case .failure(let runError) = next { throw runError }
                 }

@@ -1,0 +1,527 @@
+import Foundation
+import Synchronization
+import Testing
+import ToozBackends
+
+/// The backend URLs every conformance test runs against, and the per-test environment built
+/// from one of them.
+///
+/// `memory://`, `file://` and `ipc://` always run; every space-separated URL in the environment
+/// variable `TOOZ_TEST_URLS` is added (tooz's own variable, so `"file:///tmp ipc://"` works too).
+/// Each test gets a fresh store: `memory://<uuid>`, a fresh temporary directory for `file://`,
+/// and uuid-based names on shared backends (`ipc://`, servers).
+enum TestBackends {
+    static let urls: [String] = {
+        var urls = ["memory://", "file://", "ipc://"]
+        let extra = ProcessInfo.processInfo.environment["TOOZ_TEST_URLS"] ?? ""
+        for url in extra.split(whereSeparator: \.isWhitespace).map(String.init) where !urls.contains(url) {
+            urls.append(url)
+        }
+        return urls
+    }()
+}
+
+/// Timings for one test, turned into the URL options each backend understands. `nil` keeps the
+/// backend's default (tooz's, usually 30 s), which keeps tests that do not wait for expiry safe
+/// from spurious losses on a loaded machine.
+struct Timings: Sendable {
+    var membershipTTL: Double?
+    var lockTTL: Double?
+    var leaderTTL: Double?
+
+    init(membershipTTL: Double? = nil, lockTTL: Double? = nil, leaderTTL: Double? = nil) {
+        self.membershipTTL = membershipTTL
+        self.lockTTL = lockTTL
+        self.leaderTTL = leaderTTL
+    }
+
+    static let standard = Timings()
+
+    /// The query options for `scheme`. Polling is always quick so that polled backends report
+    /// events promptly; tooz's `timeout` means the membership TTL on the file backend.
+    func options(for scheme: String) -> [(String, String)] {
+        var options: [(String, String)] = [("poll_interval", "0.1"), ("lock_poll_interval", "0.05")]
+        if let membershipTTL {
+            options.append((scheme == "file" ? "timeout" : "membership_timeout", Self.format(membershipTTL)))
+        }
+        if let lockTTL { options.append(("lock_timeout", Self.format(lockTTL))) }
+        if let leaderTTL { options.append(("leader_timeout", Self.format(leaderTTL))) }
+        return options
+    }
+
+    private static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    }
+}
+
+/// One test's view of one backend: a fresh URL, uuid-based names, coordinators, and clean-up.
+final class TestEnvironment: Sendable {
+    /// The argument the test was called with (`memory://`, `file://`, an env URL).
+    let argument: String
+    let scheme: String
+    /// The test function, for the not-implemented record.
+    let caseName: String
+    /// A short random prefix shared by every name this test makes, so that tests never collide
+    /// and a test can pick its own groups out of a shared backend's list.
+    let prefix: String
+    /// The fresh URL without timing options.
+    private let baseURL: String
+    private let temporaryDirectory: String?
+    private struct State {
+        var counter = 0
+        var groups: [GroupID] = []
+        var outcome: String?
+    }
+    private let state = Mutex(State())
+
+    init(argument: String, caseName: String) throws {
+        self.argument = argument
+        self.caseName = caseName
+        let parsed = try BackendURL(argument)
+        self.scheme = parsed.scheme
+        self.prefix = "t" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10))
+        switch parsed.scheme {
+        case "memory":
+            // A fresh named store per test; any path given is ignored on purpose.
+            baseURL = "memory://" + UUID().uuidString.lowercased()
+            temporaryDirectory = nil
+        case "file":
+            let root = parsed.path.isEmpty || parsed.path == "/" ? NSTemporaryDirectory() : parsed.path
+            let directory = (root as NSString).appendingPathComponent("tooz-conformance-" + prefix)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            temporaryDirectory = directory
+            baseURL = "file://" + directory
+        default:
+            // Options of the env URL are kept; ours are appended after them.
+            baseURL = argument
+            temporaryDirectory = nil
+        }
+    }
+
+    /// Whether nothing else shares this test's store, so whole-store assertions (every group)
+    /// are exact. Shared stores (`ipc://`, servers) are checked through this test's prefix.
+    var isIsolated: Bool { scheme == "memory" || scheme == "file" }
+
+    /// The URL for a coordinator of this test with `timings`.
+    func url(_ timings: Timings = .standard) -> String {
+        let options = timings.options(for: scheme).map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        return baseURL + (baseURL.contains("?") ? "&" : "?") + options
+    }
+
+    // MARK: Names
+
+    private func nextNumber() -> Int {
+        state.withLock { state in
+            state.counter += 1
+            return state.counter
+        }
+    }
+
+    /// A fresh group id; groups made here are deleted at the end on shared backends.
+    func group() -> GroupID {
+        let group = GroupID("\(prefix)-g\(nextNumber())")
+        state.withLock { $0.groups.append(group) }
+        return group
+    }
+
+    func member() -> MemberID { MemberID("\(prefix)-m\(nextNumber())") }
+    func lockName() -> LockName { LockName("\(prefix)-l\(nextNumber())") }
+
+    // MARK: Coordinators
+
+    func coordinator(_ member: MemberID? = nil, timings: Timings = .standard) throws -> Coordinator {
+        try Coordinator(url: url(timings), member: member ?? self.member())
+    }
+
+    /// A coordinator whose backend calls go through a ``FaultyBackend``, to inject refresh and
+    /// heartbeat failures and to log the order of backend calls.
+    func faultyCoordinator(_ member: MemberID? = nil, timings: Timings = .standard) throws -> (Coordinator, Faults) {
+        let (backend, configuration) = try BackendFactory.makeBackend(url: url(timings))
+        let faults = Faults()
+        let coordinator = try Coordinator(
+            backend: FaultyBackend(base: backend, faults: faults), member: member ?? self.member(),
+            configuration: configuration
+        )
+        return (coordinator, faults)
+    }
+
+    /// A bare backend for this test's store, driven without a coordinator (no heartbeat, no
+    /// renewal): the way to simulate a member that crashed.
+    func rawBackend(timings: Timings = .standard) throws -> any CoordinationBackend {
+        try BackendFactory.makeBackend(url: url(timings)).0
+    }
+
+    // MARK: Feature handling
+
+    /// Returns `true` when `coordinator`'s backend has `feature`. Otherwise checks that `call`
+    /// (an operation that needs the feature) throws `notImplemented` naming the backend, records
+    /// this case as not implemented on this backend, and returns `false`.
+    func supports(
+        _ feature: BackendFeatures, on coordinator: Coordinator,
+        otherwise call: () async throws -> Void,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async -> Bool {
+        if coordinator.info.features.contains(feature) { return true }
+        await expectNotImplemented(on: coordinator, sourceLocation: sourceLocation, call)
+        recordNotImplemented(feature)
+        return false
+    }
+
+    /// Checks that `call` throws `notImplemented` with a message naming the backend.
+    func expectNotImplemented(
+        on coordinator: Coordinator, sourceLocation: SourceLocation = #_sourceLocation,
+        _ call: () async throws -> Void
+    ) async {
+        let error = await expectToozError(.notImplemented, sourceLocation: sourceLocation, call)
+        if let error {
+            #expect(
+                error.message.contains(coordinator.info.name),
+                "a notImplemented message must name the backend: \(error.message)", sourceLocation: sourceLocation
+            )
+        }
+    }
+
+    func recordNotImplemented(_ feature: BackendFeatures) {
+        state.withLock { $0.outcome = "notImplemented (\(feature))" }
+    }
+
+    /// Writes this case's outcome for the per-backend report: to stdout when it is "not
+    /// implemented", and to the file named by `TOOZ_CONFORMANCE_REPORT` when set.
+    fileprivate func report(failed: Bool) {
+        let outcome = failed ? "threw" : state.withLock { $0.outcome } ?? "ran"
+        let line = "\(scheme)\t\(caseName)\t\(outcome)\n"
+        if outcome.hasPrefix("notImplemented") {
+            print("tooz-conformance: \(argument) \(caseName): \(outcome)")
+        }
+        guard let path = ProcessInfo.processInfo.environment["TOOZ_CONFORMANCE_REPORT"] else { return }
+        Self.reportLock.withLock { _ in
+            if let handle = FileHandle(forWritingAtPath: path) {
+                handle.seekToEndOfFile()
+                handle.write(Data(line.utf8))
+                handle.closeFile()
+            } else {
+                _ = FileManager.default.createFile(atPath: path, contents: Data(line.utf8))
+            }
+        }
+    }
+
+    private static let reportLock = Mutex(())
+
+    // MARK: Clean-up
+
+    /// Removes the temporary directory and, on shared backends, the groups this test made.
+    fileprivate func cleanUp() async {
+        if let temporaryDirectory {
+            try? FileManager.default.removeItem(atPath: temporaryDirectory)
+        }
+        let groups = state.withLock { $0.groups }
+        guard !isIsolated, !groups.isEmpty, let sweeper = try? coordinator() else { return }
+        guard sweeper.info.features.contains(.groups) else { return }
+        _ = try? await sweeper.withRunning {
+            for group in groups { try? await sweeper.deleteGroup(group) }
+        }
+    }
+}
+
+/// Runs `body` with a fresh environment for the backend `argument`, then cleans up, whether
+/// `body` succeeded or not.
+func withEnvironment(
+    _ argument: String, caseName: String = #function,
+    _ body: (TestEnvironment) async throws -> Void
+) async throws {
+    let environment = try TestEnvironment(argument: argument, caseName: caseName)
+    do {
+        try await body(environment)
+    } catch {
+        environment.report(failed: true)
+        await environment.cleanUp()
+        throw error
+    }
+    environment.report(failed: false)
+    await environment.cleanUp()
+}
+
+// MARK: Running coordinators
+
+/// Runs every coordinator in `coordinators` (nested `withRunning`, each connected before the
+/// next starts) and `body` while all of them run; they stop in reverse order afterwards.
+func running<Result: Sendable>(
+    _ coordinators: [Coordinator], _ body: @Sendable () async throws -> Result
+) async throws -> Result {
+    guard let first = coordinators.first else { return try await body() }
+    let rest = Array(coordinators.dropFirst())
+    return try await first.withRunning { try await running(rest, body) }
+}
+
+// MARK: Assertions
+
+/// Checks that `body` throws a ``ToozError`` whose code is one of `codes`; returns it.
+@discardableResult
+func expectToozError(
+    _ codes: ToozError.Code..., sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async -> ToozError? {
+    do {
+        try await body()
+        Issue.record("expected ToozError \(codes) but nothing was thrown", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as ToozError {
+        #expect(codes.contains(error.code), "expected \(codes), got \(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected ToozError \(codes), got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+struct ConditionTimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for: \(what)" }
+}
+
+/// Polls `condition` until it holds; throws after `timeout`. Behaviour with a generous bound,
+/// never a timing assertion.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while true {
+        if try await condition() { return }
+        if clock.now >= deadline {
+            Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
+            throw ConditionTimedOut(what: what)
+        }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+}
+
+/// Runs `body`, failing with ``ConditionTimedOut`` when it has not finished after `timeout`
+/// (a deadlock guard for blocking calls; the body is cancelled).
+@discardableResult
+func withDeadline<Result: Sendable>(
+    _ what: String, timeout: Duration = .seconds(20),
+    _ body: @Sendable @escaping () async throws -> Result
+) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let result = try await group.next()! else { throw ConditionTimedOut(what: what) }
+        return result
+    }
+}
+
+// MARK: Signals and logs
+
+/// A one-shot flag tasks can wait for (with a bound).
+final class TestSignal: Sendable {
+    private let broadcast = ChangeBroadcast()
+
+    func fire() { broadcast.notifyAll() }
+    var hasFired: Bool { broadcast.generation != 0 }
+
+    func wait(_ what: String, timeout: Duration = .seconds(20)) async throws {
+        guard try await broadcast.wait(since: 0, timeout: timeout, clock: .continuous) else {
+            throw ConditionTimedOut(what: what)
+        }
+    }
+}
+
+/// A value handed out of a `@Sendable` closure.
+final class Box<Value: Sendable>: Sendable {
+    private let storage = Mutex<Value?>(nil)
+
+    var value: Value? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}
+
+/// An ordered record of what happened, for ordering assertions.
+final class Timeline: Sendable {
+    private let entries = Mutex<[String]>([])
+
+    func mark(_ entry: String) { entries.withLock { $0.append(entry) } }
+    var all: [String] { entries.withLock { $0 } }
+    func index(of entry: String) -> Int? { all.firstIndex(of: entry) }
+    func contains(_ entry: String) -> Bool { all.contains(entry) }
+    func count(of entry: String) -> Int { all.filter { $0 == entry }.count }
+
+    /// Whether every entry happened, first occurrences in this order.
+    func happened(inOrder entries: [String]) -> Bool {
+        let indices = entries.map { index(of: $0) }
+        guard indices.allSatisfy({ $0 != nil }) else { return false }
+        let found = indices.compactMap { $0 }
+        return found == found.sorted() && Set(found).count == found.count
+    }
+}
+
+/// The events a coordinator saw on a group, collected by a child task.
+final class EventLog: Sendable {
+    private struct State {
+        var events: [GroupEvent] = []
+        var failure: (any Error)?
+        var finished = false
+    }
+    private let state = Mutex(State())
+
+    var events: [GroupEvent] { state.withLock { $0.events } }
+    var failure: (any Error)? { state.withLock { $0.failure } }
+
+    fileprivate func append(_ event: GroupEvent) { state.withLock { $0.events.append(event) } }
+    fileprivate func finish(_ failure: (any Error)?) {
+        state.withLock {
+            $0.failure = failure
+            $0.finished = true
+        }
+    }
+
+    /// Events other than the snapshot that concern `member`.
+    func events(about member: MemberID) -> [GroupEvent] {
+        events.filter { event in
+            switch event {
+            case .joined(let who, _), .left(let who), .capabilitiesChanged(let who, _): who == member
+            case .leaderChanged(let who): who == member
+            case .snapshot: false
+            }
+        }
+    }
+
+    var snapshot: GroupSnapshot? {
+        if case .snapshot(let snapshot) = events.first { return snapshot }
+        return nil
+    }
+
+    /// Waits until the log satisfies `condition`; fails early when the stream failed.
+    func waitFor(
+        _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+        _ condition: @escaping ([GroupEvent]) -> Bool
+    ) async throws {
+        try await eventually(what, timeout: timeout, sourceLocation: sourceLocation) {
+            if let failure { throw failure }
+            return condition(events)
+        }
+    }
+
+    func waitFor(
+        _ event: GroupEvent, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        try await waitFor("event \(event)", timeout: timeout, sourceLocation: sourceLocation) { $0.contains(event) }
+    }
+}
+
+/// Follows `coordinator.events(in: group)` in a child task while `body` runs.
+func withEvents<Result: Sendable>(
+    of coordinator: Coordinator, in group: GroupID,
+    _ body: @Sendable (EventLog) async throws -> Result
+) async throws -> Result {
+    let log = EventLog()
+    let events = try coordinator.events(in: group)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask {
+            do {
+                for try await event in events { log.append(event) }
+                log.finish(nil)
+            } catch {
+                log.finish(error)
+            }
+        }
+        defer { tasks.cancelAll() }
+        try await log.waitFor("the first snapshot") { !$0.isEmpty }
+        return try await body(log)
+    }
+}
+
+// MARK: Fault injection
+
+/// What ``FaultyBackend`` does to lease refreshes.
+enum RefreshFault: Sendable {
+    /// Forwards to the real backend.
+    case none
+    /// Throws, as a broken connection would: the lease turns uncertain, then lost on TTL backends.
+    case fail
+    /// Answers that the lock is not ours any more: the lease is lost (revoked) at once.
+    case reportLost
+}
+
+/// The switches of a ``FaultyBackend`` and the timeline of its calls.
+final class Faults: Sendable {
+    private let refreshFault = Mutex(RefreshFault.none)
+    private let releaseFault = Mutex(false)
+    let timeline = Timeline()
+
+    var refresh: RefreshFault {
+        get { refreshFault.withLock { $0 } }
+        set { refreshFault.withLock { $0 = newValue } }
+    }
+
+    /// When `true`, releases throw as a broken connection would.
+    var failReleases: Bool {
+        get { releaseFault.withLock { $0 } }
+        set { releaseFault.withLock { $0 = newValue } }
+    }
+}
+
+/// Forwards everything to a real backend, injecting refresh faults and logging lock calls.
+/// Generic over backends, so the core's lease behaviour is checked on every backend.
+struct FaultyBackend: CoordinationBackend {
+    let base: any CoordinationBackend
+    let faults: Faults
+
+    var info: BackendInfo { base.info }
+    func connect() async throws { try await base.connect() }
+    func disconnect() async { await base.disconnect() }
+    func ping() async throws { try await base.ping() }
+
+    func createGroup(_ group: GroupID) async throws { try await base.createGroup(group) }
+    func deleteGroup(_ group: GroupID) async throws { try await base.deleteGroup(group) }
+    func groups() async throws -> [GroupID] { try await base.groups() }
+    func join(_ group: GroupID, member: MemberID, capabilities: Capabilities) async throws {
+        try await base.join(group, member: member, capabilities: capabilities)
+    }
+    func leave(_ group: GroupID, member: MemberID) async throws { try await base.leave(group, member: member) }
+    func members(of group: GroupID) async throws -> [MemberID: Capabilities] { try await base.members(of: group) }
+    func capabilities(of member: MemberID, in group: GroupID) async throws -> Capabilities {
+        try await base.capabilities(of: member, in: group)
+    }
+    func updateCapabilities(_ capabilities: Capabilities, of member: MemberID, in group: GroupID) async throws {
+        try await base.updateCapabilities(capabilities, of: member, in: group)
+    }
+    func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
+        try await base.heartbeat(member: member, groups: groups)
+    }
+
+    func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
+        let grant = try await base.tryAcquire(key, owner: owner, ttl: ttl)
+        faults.timeline.mark(grant == nil ? "backend-tryAcquire-busy" : "backend-tryAcquire-granted")
+        return grant
+    }
+    func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
+        switch faults.refresh {
+        case .none:
+            return try await base.refresh(key, grant: grant, ttl: ttl)
+        case .fail:
+            faults.timeline.mark("backend-refresh-failed")
+            throw ToozError(.connectionFailed, "injected refresh failure")
+        case .reportLost:
+            faults.timeline.mark("backend-refresh-lost")
+            return false
+        }
+    }
+    func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
+        faults.timeline.mark("backend-release")
+        if faults.failReleases { throw ToozError(.connectionFailed, "injected release failure") }
+        return try await base.release(key, grant: grant)
+    }
+    func holder(of key: LockKey) async throws -> MemberID? { try await base.holder(of: key) }
+    func waitForRelease(of key: LockKey, timeout: Duration) async throws {
+        try await base.waitForRelease(of: key, timeout: timeout)
+    }
+    func breakLock(_ key: LockKey) async throws -> Bool { try await base.breakLock(key) }
+    func changeSignal(for group: GroupID) -> ChangeBroadcast? { base.changeSignal(for: group) }
+}
