@@ -189,6 +189,29 @@ import Testing
         }
     }
 
+    @Test func cancellingRunIsAGracefulShutdown() async throws {
+        let fixture = Fixture()
+        let coordinator = try fixture.coordinator("a")
+        let observer = try fixture.coordinator("b")
+        try await observer.withRunning {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await coordinator.run() }
+                try await coordinator.createGroup("g")
+                try await coordinator.join("g")
+                let lock = try await coordinator.lock(named: "x").acquire()
+                let leadership = try await coordinator.campaign(for: "g")
+                group.cancelAll()
+                try await group.waitForAll()
+                #expect(lock.state == .released)
+                #expect(leadership.state == .released)
+            }
+            #expect(try await observer.members(of: "g").isEmpty)
+            #expect(try await observer.lock(named: "x").holder() == nil)
+            #expect(try await observer.leader(of: "g") == nil)
+            #expect(!coordinator.isRunning)
+        }
+    }
+
     @Test func operationsFailClearlyWhenRunIsNotRunning() async throws {
         var fixture = Fixture()
         fixture.configuration.operationTimeout = .milliseconds(50)
