@@ -32,7 +32,6 @@ import Testing
         #expect(IPCKey.groupList.description == "0x482d2f91")
         #expect(IPCKey.internalLock == IPCKey.lock("TOOZ_INTERNAL_LOCK"))
         #expect(IPCKey.internalLock.description == "0xe92bbee9")
-        #expect(IPCKey.fencingCounter.description == "0x6590d009")
     }
 
     @Test func stringAndByteFormsAgree() {
@@ -48,5 +47,16 @@ import Testing
             .first { UInt32(bitPattern: $0.rawValue) < 0x1000_0000 }!
         #expect(small.description.count == 10)
         #expect(small.description.hasPrefix("0x0"))
+    }
+
+    @Test func keyCacheDerivesOncePerNameAndStaysBounded() {
+        let cache = IPCLockKeyCache(capacity: 3)
+        for name in ["foo", "my-lock", "foo", "bar", "café"] {
+            #expect(cache.key(for: name) == IPCKey.lock(name), "\(name)")
+        }
+        // "foo" was cached once; the fourth distinct name started the cache afresh.
+        #expect(cache.count == 1)
+        #expect(cache.key(for: "foo") == IPCKey.lock("foo"))
+        #expect(cache.count == 2)
     }
 }

@@ -5,41 +5,58 @@ import Synchronization
 ///
 /// - Locks: one semaphore per lock name (key `ftok(name, "__TOOZ_LOCK_")`), taken with
 ///   `SEM_UNDO`, so a holder that dies gives the lock back. Release and ``breakLock(_:)`` remove
-///   the semaphore, as tooz does. A broken lock is noticed by the next refresh.
+///   the semaphore, as tooz does. A broken lock is noticed by the next refresh. A waiter hears
+///   of a release at once: for a lock held in another process it sleeps in the kernel on the
+///   holder's semaphore (on a Dispatch thread, never on the concurrency pool) and wakes when the
+///   semaphore is removed or a dead holder's unit comes back; for a lock held in this process the
+///   release wakes it directly (``IPCProcessLocks``).
 /// - Groups: tooz's group list in the shared segment `ftok("GROUP_LIST", "_TOOZ_INTERNAL")`,
 ///   1024 bytes, guarded by tooz's internal lock `TOOZ_INTERNAL_LOCK`. It holds group ids only,
 ///   about 1 KiB of them for the whole host.
-/// - Fencing tokens come from one host-wide counter in a segment of our own
-///   (`ftok("FENCING", "_SWIFT_TOOZ")`), incremented under the internal lock. They grow strictly
-///   across every lock of the host, but reset at reboot (or when the segment is removed).
+/// - Fencing tokens are readings of the host's `CLOCK_BOOTTIME` taken by each new holder right
+///   after its decrement succeeded (see ``IPCFencingClock``): they grow strictly from one holder
+///   of a lock to the next, in any process of the host, and reset at reboot. Minting one takes
+///   no lock and no system call.
 ///
 /// Unlike tooz, ``disconnect()`` does not remove the group-list segment: in tooz that wipes the
 /// group list of every process on the host.
 ///
 /// The URL is `ipc://` with no host or path. Options: `executor` (accepted and ignored, as in
-/// Python) and the common timing options; the lock poll interval defaults to 5 ms, since a try
-/// costs a few system calls and no network.
+/// Python) and the common timing options. The lock poll interval defaults to 50 ms: it is only
+/// how long one wait lasts before the waiter looks again (and the longest a cancelled wait keeps
+/// its Dispatch thread), since a release wakes a waiter at once. The one event a waiter does not
+/// hear of at once is another process breaking a lock that this process holds: it notices at
+/// the end of that wait.
 public final class IPCBackend: CoordinationBackend {
-    /// How long a group operation or a fencing-token mint may wait for tooz's internal lock
-    /// before it fails with `timedOut` (a Python process stopped while holding it, for example).
+    /// How long a group operation may wait for tooz's internal lock before it fails with
+    /// `timedOut` (a Python process stopped while holding it, for example).
     public let internalLockTimeout: Duration
 
-    let groupListKey: IPCKey
-    let fencingKey: IPCKey
+    /// The longest one ``waitForRelease(of:timeout:)`` waits, whatever timeout it is given, so
+    /// that a Dispatch thread is never held for long; also the default lock poll interval.
+    static let defaultMaximumWait = Duration.milliseconds(50)
 
-    /// The semaphores we decremented, by the owner token of their grant.
-    private let held = Mutex<[String: SysVSemaphore]>([:])
+    /// ``defaultMaximumWait``, or longer in tests that must see a wait end for its reason only.
+    let maximumWait: Duration
+
+    let groupListKey: IPCKey
+
+    /// The semaphores we decremented (and their keys), by the owner token of their grant.
+    private let held = Mutex<[String: (semaphore: SysVSemaphore, key: IPCKey)]>([:])
+
+    /// Each lock name's semaphore key, hashed once.
+    let lockKeys = IPCLockKeyCache()
 
     /// A backend on the host's tooz keys.
     public convenience init(internalLockTimeout: Duration = .seconds(10)) {
-        self.init(internalLockTimeout: internalLockTimeout, groupListKey: .groupList, fencingKey: .fencingCounter)
+        self.init(internalLockTimeout: internalLockTimeout, groupListKey: .groupList)
     }
 
-    /// A backend on other segment keys, so tests can use a fencing counter of their own.
-    init(internalLockTimeout: Duration, groupListKey: IPCKey, fencingKey: IPCKey) {
+    /// A backend on another group-list segment, or with another longest wait.
+    init(internalLockTimeout: Duration, groupListKey: IPCKey, maximumWait: Duration = defaultMaximumWait) {
         self.internalLockTimeout = internalLockTimeout
         self.groupListKey = groupListKey
-        self.fencingKey = fencingKey
+        self.maximumWait = maximumWait
     }
 
     /// Groups, locks and breaking locks, as in tooz's `ipc` driver.
@@ -49,16 +66,16 @@ public final class IPCBackend: CoordinationBackend {
     /// `notImplemented` naming the `ipc` backend. Locks are ``LeaseKind/session`` leases (they
     /// last until released or until the holding process dies); fencing tokens are
     /// ``FencingStrength/hostLocal`` (they reset at reboot); events are ``EventDelivery/polled``.
-    public var info: BackendInfo {
-        BackendInfo(
-            name: "ipc",
-            features: [.groups, .locks, .breakLock],
-            fencing: .hostLocal,
-            eventDelivery: .polled,
-            leaseKind: .session,
-            characteristics: [.distributedAcrossThreads, .distributedAcrossProcesses, .nonTimeoutBased]
-        )
-    }
+    ///
+    /// Stored, not computed: the coordinator reads it several times per acquisition.
+    public let info = BackendInfo(
+        name: "ipc",
+        features: [.groups, .locks, .breakLock],
+        fencing: .hostLocal,
+        eventDelivery: .polled,
+        leaseKind: .session,
+        characteristics: [.distributedAcrossThreads, .distributedAcrossProcesses, .nonTimeoutBased]
+    )
 
     /// Builds the backend for an `ipc://` URL. Called from ``LocalBackends/make(_:)``.
     static func make(_ url: BackendURL) throws(ToozError) -> (any CoordinationBackend, CoordinatorConfiguration) {
@@ -70,7 +87,7 @@ public final class IPCBackend: CoordinationBackend {
         }
         try url.validateOptions(accepted: CoordinatorConfiguration.urlOptions.union(["executor"]))
         var configuration = CoordinatorConfiguration()
-        configuration.lockPollInterval = .milliseconds(5)
+        configuration.lockPollInterval = defaultMaximumWait
         try configuration.apply(url)
         return (IPCBackend(internalLockTimeout: configuration.operationTimeout), configuration)
     }
@@ -94,7 +111,10 @@ public final class IPCBackend: CoordinationBackend {
             defer { held.removeAll() }
             return Array(held.values)
         }
-        for semaphore in leftovers { _ = try? IPCLock.release(semaphore) }
+        for (semaphore, key) in leftovers {
+            _ = try? IPCLock.release(semaphore)
+            IPCProcessLocks.shared.released(semaphore, key: key)
+        }
     }
 
     /// One `shmget` of the group-list segment: the cheapest real System V call.
@@ -145,18 +165,16 @@ public final class IPCBackend: CoordinationBackend {
     // MARK: Locks
 
     /// One non-blocking try (tooz `IPCLock.acquire(blocking=False)`, which Python's PyPI wheel
-    /// cannot even do), then a fencing token minted while the lock is held.
+    /// cannot even do), then a fencing token read from the host's clock while the lock is held.
+    ///
+    /// Two system calls when the lock is free (create the semaphore, take it) and three when it
+    /// is busy (create fails, open, the decrement fails).
     public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
         let semaphoreKey = try semaphoreKey(for: key)
         guard let semaphore = try IPCLock.tryAcquire(semaphoreKey) else { return nil }
-        let token: UInt64
-        do {
-            token = try await withInternalLock { () throws(ToozError) in try IPCFencingCounter.next(key: fencingKey) }
-        } catch {
-            _ = try? IPCLock.release(semaphore)
-            throw error
-        }
-        held.withLock { $0[owner.token] = semaphore }
+        let token = IPCFencingClock.token()
+        held.withLock { $0[owner.token] = (semaphore, semaphoreKey) }
+        IPCProcessLocks.shared.acquired(semaphore, key: semaphoreKey)
         return LockGrant(owner: owner, fencingToken: FencingToken(token, strength: .hostLocal))
     }
 
@@ -164,33 +182,74 @@ public final class IPCBackend: CoordinationBackend {
     /// the lock's and still held, which is how a broken lock is noticed.
     public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
         let semaphoreKey = try semaphoreKey(for: key)
-        guard let semaphore = held.withLock({ $0[grant.owner.token] }) else { return false }
+        guard let semaphore = held.withLock({ $0[grant.owner.token]?.semaphore }) else { return false }
         return try IPCLock.isHeld(semaphore, key: semaphoreKey)
     }
 
-    /// tooz `IPCLock.release`: removes the semaphore. `false` when it had been broken.
+    /// tooz `IPCLock.release`: removes the semaphore (one system call), which wakes every
+    /// waiter at once: those of other processes in the kernel, ours directly. `false` when it had
+    /// been broken.
     public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
-        _ = try semaphoreKey(for: key)
-        guard let semaphore = held.withLock({ $0.removeValue(forKey: grant.owner.token) }) else { return false }
+        _ = try lockName(of: key)
+        guard let (semaphore, semaphoreKey) = held.withLock({ $0.removeValue(forKey: grant.owner.token) }) else { return false }
+        defer { IPCProcessLocks.shared.released(semaphore, key: semaphoreKey) }
         return try IPCLock.release(semaphore)
+    }
+
+    /// Sleeps until the lock may be free: its semaphore is removed (a release or a break), a
+    /// dead holder's unit comes back, or `timeout` (at most ``maximumWait``) passes.
+    ///
+    /// The semaphore is looked up by key on every call (a removed semaphore's id may be reused
+    /// by the kernel). When this process holds it, the wait is for this process's release or
+    /// break (``IPCProcessLocks``), with no thread asleep. Otherwise it is a `semtimedop` on a
+    /// Dispatch thread (see ``IPCLock/waitForRelease(_:timeout:)`` and ``BlockingOffload``),
+    /// which a release in another process or a holder's death ends at once, and a release here
+    /// ends too. A cancelled wait returns at once; a thread still asleep ends at its timeout.
+    public func waitForRelease(of key: LockKey, timeout: Duration) async throws {
+        let semaphoreKey = try semaphoreKey(for: key)
+        let limit = min(timeout, maximumWait)
+        guard limit > .zero, !Task.isCancelled else { return }
+        // Registered before the lookup: a release from now on opens the gate.
+        let gate = IPCProcessLocks.Gate()
+        IPCProcessLocks.shared.add(gate, for: semaphoreKey)
+        defer { IPCProcessLocks.shared.remove(gate, for: semaphoreKey) }
+        guard let semaphore = try SysVSemaphore.open(key: semaphoreKey) else { return }  // free now
+        let outcome: Swift.Result<IPCLock.WaitOutcome, ToozError>?
+        if IPCProcessLocks.shared.holds(semaphore, key: semaphoreKey) {
+            // Only a break from another process would free it unseen: then the timeout does.
+            outcome = await gate.wait(upTo: limit, orElse: .success(.timedOut))
+        } else {
+            outcome = await BlockingOffload.run(ending: gate) {
+                Swift.Result { () throws(ToozError) in try IPCLock.waitForRelease(semaphore, timeout: limit) }
+            }
+        }
+        _ = try outcome?.get()
     }
 
     /// tooz `IPCLock.break_`: removes the lock's semaphore, whoever holds it.
     public func breakLock(_ key: LockKey) async throws -> Bool {
-        try IPCLock.breakLock(semaphoreKey(for: key))
+        let semaphoreKey = try semaphoreKey(for: key)
+        defer { IPCProcessLocks.shared.broke(semaphoreKey) }
+        return try IPCLock.breakLock(semaphoreKey)
     }
 
     private func semaphoreKey(for key: LockKey) throws(ToozError) -> IPCKey {
+        try lockKeys.key(for: lockName(of: key))
+    }
+
+    /// The tooz lock name of `key`. Refuses what the ipc backend cannot lock: leadership, and
+    /// tooz's internal lock.
+    private func lockName(of key: LockKey) throws(ToozError) -> String {
         switch key {
         case .lock(let name):
-            // Holding it as a user lock would stall every group operation and token mint.
+            // Holding it as a user lock would stall every group operation.
             guard name.rawValue != IPCKey.internalLockName else {
                 throw ToozError(
                     .invalidArgument,
                     "lock name \(name.rawValue.debugDescription) is reserved: the ipc backend guards its group list with it"
                 )
             }
-            return IPCKey.lock(name.rawValue)
+            return name.rawValue
         case .leadership:
             throw ToozError.notImplemented("leader election", backend: info.name)
         }

@@ -59,7 +59,4 @@ package struct IPCKey: Hashable, Sendable, CustomStringConvertible {
 
     /// The shared memory segment that holds tooz's group list (`_GROUP_LIST_KEY`, `_GROUP_PROJECT`).
     package static let groupList = IPCKey(name: "GROUP_LIST", project: "_TOOZ_INTERNAL")
-
-    /// Our own segment with the host-wide fencing counter; Python tooz never touches it.
-    package static let fencingCounter = IPCKey(name: "FENCING", project: "_SWIFT_TOOZ")
 }

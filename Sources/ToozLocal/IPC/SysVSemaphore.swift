@@ -6,8 +6,9 @@ import Musl
 
 /// One System V semaphore (a set of one), as sysv_ipc's `Semaphore` uses it.
 ///
-/// Every call is a non-blocking system call: decrements use `IPC_NOWAIT`, so no cooperative
-/// thread ever sleeps in the kernel.
+/// Every call but ``waitingDecrement(timeout:)`` is a non-blocking system call (decrements use
+/// `IPC_NOWAIT`), so no cooperative thread ever sleeps in the kernel; that one call is made on a
+/// Dispatch thread only (see ``IPCLock/waitForRelease(_:timeout:)``).
 struct SysVSemaphore: Hashable, Sendable {
     /// The kernel's semaphore id (what `ipcs -s` calls semid).
     let id: Int32
@@ -48,6 +49,12 @@ struct SysVSemaphore: Hashable, Sendable {
         try control(GETVAL, "semctl(GETVAL)")
     }
 
+    /// `GETNCNT`: how many threads sleep waiting to decrement it (tooz's blocked acquirers and
+    /// our waiters), or `nil` when the semaphore was removed.
+    func waitingCount() throws(ToozError) -> Int32? {
+        try control(GETNCNT, "semctl(GETNCNT)")
+    }
+
     /// `IPC_RMID`. Returns `false` when it had already been removed. Processes blocked on it
     /// wake with `EIDRM`, which is how tooz's waiters notice a release.
     func remove() throws(ToozError) -> Bool {
@@ -79,6 +86,78 @@ struct SysVSemaphore: Hashable, Sendable {
         }
     }
 
+    /// Takes a semaphore we have just created (value 0, so busy to everyone else) in one
+    /// `semop` of two operations applied atomically: `+1` without `SEM_UNDO`, then `-1` with it.
+    ///
+    /// The value stays 0, and the kernel records the `SEM_UNDO` adjustment that gives the unit
+    /// back if this process dies: exactly the state that tooz's `SETVAL(1)` followed by
+    /// `semop(-1, SEM_UNDO)` leaves, in one system call instead of two.
+    func takeCreated() throws(ToozError) -> DecrementResult {
+        var operations = (
+            sembuf(sem_num: 0, sem_op: 1, sem_flg: Int16(IPC_NOWAIT)),
+            sembuf(sem_num: 0, sem_op: -1, sem_flg: Int16(SEM_UNDO | IPC_NOWAIT))
+        )
+        while true {
+            let result = withUnsafeMutableBytes(of: &operations) { bytes in
+                semop(id, bytes.baseAddress!.assumingMemoryBound(to: sembuf.self), 2)
+            }
+            if result == 0 { return .acquired }
+            let code = errno
+            switch code {
+            case EAGAIN: return .busy  // cannot happen at value 0; reported rather than trusted
+            case EIDRM, EINVAL: return .removed
+            case EINTR: continue
+            default: throw SysVError.failure("semop(+1, -1 SEM_UNDO)", "semaphore id \(id)", errno: code)
+            }
+        }
+    }
+
+    /// The outcome of one blocking decrement.
+    enum WaitResult: Sendable, Equatable {
+        /// The decrement succeeded: a unit was free or came back (a holder died and `SEM_UNDO`
+        /// returned it). The caller now holds that unit.
+        case acquired
+        /// The semaphore was removed before or while we waited: tooz's release.
+        case removed
+        /// `timeout` passed, or a signal interrupted the wait.
+        case timedOut
+    }
+
+    /// One `semtimedop(-1)` with `SEM_UNDO`: sleeps in the kernel until the decrement succeeds,
+    /// the semaphore is removed (`EIDRM`, at once), or `timeout` passes. Blocks the calling
+    /// thread, so it must never run on the Swift concurrency pool.
+    func waitingDecrement(timeout: Duration) throws(ToozError) -> WaitResult {
+        guard let semtimedop = SemaphoreTimedOperation.function else {
+            throw ToozError(.backendError, "semtimedop is not available in this C library")
+        }
+        let (seconds, attoseconds) = max(timeout, .zero).components
+        var limit = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var operation = sembuf(sem_num: 0, sem_op: -1, sem_flg: Int16(SEM_UNDO))
+        if semtimedop(id, &operation, 1, &limit) == 0 { return .acquired }
+        let code = errno
+        switch code {
+        case EAGAIN, EINTR: return .timedOut
+        case EIDRM, EINVAL: return .removed
+        default: throw SysVError.failure("semtimedop(-1, SEM_UNDO)", "semaphore id \(id)", errno: code)
+        }
+    }
+
+    /// `semop(+1)` with `SEM_UNDO`: hands back a unit taken by ``waitingDecrement(timeout:)``,
+    /// cancelling that decrement's undo adjustment. Returns `false` when the semaphore was
+    /// removed meanwhile (the kernel then drops the adjustment itself).
+    func giveBack() throws(ToozError) -> Bool {
+        var operation = sembuf(sem_num: 0, sem_op: 1, sem_flg: Int16(SEM_UNDO | IPC_NOWAIT))
+        while true {
+            if semop(id, &operation, 1) == 0 { return true }
+            let code = errno
+            switch code {
+            case EIDRM, EINVAL: return false
+            case EINTR: continue
+            default: throw SysVError.failure("semop(+1, SEM_UNDO)", "semaphore id \(id)", errno: code)
+            }
+        }
+    }
+
     /// Calls `semctl`; `nil` when the semaphore is gone (`EINVAL`, `EIDRM`).
     private func control(_ command: Int32, _ call: String, argument: UInt = 0) throws(ToozError) -> Int32? {
         guard let semctl = SemaphoreControl.function else {
@@ -103,6 +182,17 @@ enum SemaphoreControl {
     static let function: Function? = {
         // A nil handle is glibc's and musl's RTLD_DEFAULT: search the process's global symbols.
         guard let symbol = dlsym(nil, "semctl") else { return nil }
+        return unsafeBitCast(symbol, to: Function.self)
+    }()
+}
+
+/// `semtimedop` is declared by glibc only under `_GNU_SOURCE`, which Swift's Glibc module does
+/// not define, so it is looked up once like `semctl`. Its signature is fixed (not variadic).
+enum SemaphoreTimedOperation {
+    typealias Function = @convention(c) (Int32, UnsafeMutablePointer<sembuf>?, Int, UnsafePointer<timespec>?) -> Int32
+
+    static let function: Function? = {
+        guard let symbol = dlsym(nil, "semtimedop") else { return nil }
         return unsafeBitCast(symbol, to: Function.self)
     }()
 }
