@@ -31,8 +31,8 @@ struct IPCBackendTests {
         }
     }
 
-    static func uniqueLockName() -> LockName { LockName("swift-ipc-test-" + LockOwner.randomToken()) }
-    static func uniqueGroup() -> GroupID { GroupID("t-" + LockOwner.randomToken().prefix(10)) }
+    static func uniqueLockName() -> LockName { LockName("swift-ipc-test-" + LockOwner.uniqueToken()) }
+    static func uniqueGroup() -> GroupID { GroupID("t-" + LockOwner.uniqueToken().prefix(6) + LockOwner.uniqueToken().suffix(6)) }
 
     /// Runs `body`, then breaks the lock whatever happened, so no semaphore is left behind.
     func withLockName(_ body: (LockName) async throws -> Void) async throws {

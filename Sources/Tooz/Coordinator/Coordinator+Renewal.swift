@@ -6,7 +6,11 @@ extension Coordinator {
     package func renewalLoop() async {
         while !Task.isCancelled {
             let seen = leasesChanged.generation
-            let leases = state.withLock { Array($0.leases.values) }
+            // While the schedule is being computed, a new lease must wake us (see register).
+            let leases = state.withLock { state in
+                state.renewalWakeUpAt = nil
+                return Array(state.leases.values)
+            }
             let now = clock.now()
             for lease in leases {
                 if let change = lease.update({ $0.tick(now: now) }) { noteLeaseChange(lease, change) }
@@ -16,9 +20,10 @@ extension Coordinator {
             }
             let nextWakeUp = leases.compactMap { $0.machine.nextWakeUp }.min()
             let idle = configuration.eventPollInterval
-            let sleep = nextWakeUp.map { max($0 - clock.now(), .zero) } ?? idle
+            let sleep = min(nextWakeUp.map { max($0 - clock.now(), .zero) } ?? idle, idle)
+            state.withLock { $0.renewalWakeUpAt = clock.now() + sleep }
             do {
-                _ = try await leasesChanged.wait(since: seen, timeout: min(sleep, idle), clock: clock)
+                _ = try await leasesChanged.wait(since: seen, timeout: sleep, clock: clock)
             } catch {
                 return
             }
@@ -69,8 +74,14 @@ extension Coordinator {
     // MARK: Lease registry
 
     package func register(_ lease: Lease) {
-        state.withLock { $0.leases[ObjectIdentifier(lease)] = lease }
-        leasesChanged.notifyAll()
+        // Wake the renewal loop only when it would otherwise sleep past this lease's first
+        // refresh or deadline; usually it wakes sooner anyway, and waking it costs a timer.
+        let mustWake = state.withLock { state -> Bool in
+            state.leases[ObjectIdentifier(lease)] = lease
+            guard let scheduled = state.renewalWakeUpAt else { return true }
+            return lease.machine.nextWakeUp.map { $0 < scheduled } ?? false
+        }
+        if mustWake { leasesChanged.notifyAll() }
     }
 
     /// Releases `lease` on the backend and forgets it. Returns `false` when it was not ours any more.

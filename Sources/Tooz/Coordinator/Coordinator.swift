@@ -43,6 +43,8 @@ public final class Coordinator: Service, Sendable {
         var nextWaiterID = 0
         var joinedGroups: Set<GroupID> = []
         var leases: [ObjectIdentifier: Lease] = [:]
+        /// When the renewal loop will next look at the leases; `nil` while it is computing that.
+        var renewalWakeUpAt: Duration?
         var jobs: AsyncStream<HostedJob>.Continuation?
     }
 
