@@ -110,7 +110,11 @@ import ToozBackends
             #expect(leaderTokens == Array(1...6))
             #expect(tokens.allSatisfy { $0.strength == .durable })
             let counter = try #require(try FileSystem.read(root + "/.swift-tooz/fencing/" + FileLayout.safeName("lock:x")))
-            #expect(String(decoding: counter, as: UTF8.self) == "00000000000000000006\n")  // holder cleared
+            // One flushed reservation covers all six tokens; the last holder's id ("second") is
+            // blanked with NUL bytes.
+            let boot = try #require(FencingCounter.currentBoot)
+            #expect(counter == FencingCounter.header(ceiling: 1025, last: 6, boot: boot) + [UInt8](repeating: 0, count: 6))
+            #expect(try FencingCounter.parse(counter, path: "counter").holder == [])
         }
     }
 

@@ -13,11 +13,11 @@ extension FileBackend {
     /// tooz: `create_group`. Unlike tooz, an existing group's `.metadata` is left untouched.
     public func createGroup(_ group: GroupID) async throws {
         try await withDriverLock { () throws(ToozError) in
-            if try FileSystem.status(layout.metadata(group)) != nil { throw .groupAlreadyExists(group) }
+            if try FileSystem.status(metadataPath(group)) != nil { throw .groupAlreadyExists(group) }
             try FileSystem.makeDirectory(layout.groups)
-            try FileSystem.makeDirectory(layout.groupDirectory(group))
+            try FileSystem.makeDirectory(groupDirectory(group))
             try FileSystem.writeAtomically(
-                GroupMetadataRecord.encode(group), to: layout.metadata(group), temporaryDirectory: layout.temporary
+                GroupMetadataRecord.encode(group), to: metadataPath(group), temporaryDirectory: layout.temporary
             )
         }
     }
@@ -26,8 +26,8 @@ extension FileBackend {
     /// a group alive: they are removed with it, where tooz would refuse forever.
     public func deleteGroup(_ group: GroupID) async throws {
         try await withDriverLock { () throws(ToozError) in
-            let directory = layout.groupDirectory(group)
-            guard try FileSystem.status(layout.metadata(group)) != nil else { throw .groupNotCreated(group) }
+            let directory = groupDirectory(group)
+            guard try FileSystem.status(metadataPath(group)) != nil else { throw .groupNotCreated(group) }
             let now = FileSystem.wallClockNow()
             var stale: [String] = []
             for name in try FileSystem.list(directory) ?? [] where name != ".metadata" {
@@ -43,7 +43,7 @@ extension FileBackend {
                 stale.append(path)
             }
             for path in stale { _ = try FileSystem.unlinkIfExists(path) }
-            _ = try FileSystem.unlinkIfExists(layout.metadata(group))
+            _ = try FileSystem.unlinkIfExists(metadataPath(group))
             guard rmdir(directory) == 0 else {
                 if errno == ENOTEMPTY || errno == EEXIST { throw .groupNotEmpty(group) }
                 throw FileSystem.failure("remove the directory", directory, call: "rmdir")
@@ -69,23 +69,31 @@ extension FileBackend {
     /// the membership TTL) is replaced; a live one fails with `memberAlreadyJoined`.
     public func join(_ group: GroupID, member: MemberID, capabilities: Capabilities) async throws {
         try await withDriverLock { () throws(ToozError) in
-            guard try FileSystem.status(layout.metadata(group)) != nil else { throw .groupNotCreated(group) }
-            let path = layout.member(member, in: group)
+            guard try FileSystem.status(metadataPath(group)) != nil else { throw .groupNotCreated(group) }
+            let path = memberPath(member, in: group)
             if let status = try FileSystem.status(path), isLive(status, now: FileSystem.wallClockNow()) {
                 throw .memberAlreadyJoined(member, group)
             }
-            let record = MemberRecord(member: member, capabilities: capabilities, joinedOn: .localNow())
-            try FileSystem.writeAtomically(record.encoded(), to: path, temporaryDirectory: layout.temporary)
+            let bytes = MemberRecord(member: member, capabilities: capabilities, joinedOn: .localNow()).encoded()
+            if let spare = spareRecords.take(), FileSystem.writeAtomically(bytes, to: path, reusing: spare) { return }
+            try FileSystem.writeAtomically(bytes, to: path, temporaryDirectory: layout.temporary)
         }
     }
 
     /// tooz: `leave_group`. Removes our record even when it has gone stale.
     public func leave(_ group: GroupID, member: MemberID) async throws {
         try await withDriverLock { () throws(ToozError) in
-            guard try FileSystem.status(layout.metadata(group)) != nil else { throw .groupNotCreated(group) }
-            guard try FileSystem.unlinkIfExists(layout.member(member, in: group)) else {
-                throw .memberNotJoined(member, group)
+            guard try FileSystem.status(metadataPath(group)) != nil else { throw .groupNotCreated(group) }
+            let path = memberPath(member, in: group)
+            // Moved aside for the next join rather than removed (see SpareRecordFiles).
+            if spareRecords.hasRoom {
+                let spare = FileSystem.temporaryName(in: layout.temporary)
+                if rename(path, spare) == 0 {
+                    if !spareRecords.keep(spare) { _ = unlink(spare) }
+                    return
+                }
             }
+            guard try FileSystem.unlinkIfExists(path) else { throw .memberNotJoined(member, group) }
         }
     }
 
@@ -93,8 +101,8 @@ extension FileBackend {
     /// membership TTL. Stale records are skipped, not removed (a paused member may come back).
     public func members(of group: GroupID) async throws -> [MemberID: Capabilities] {
         try await withDriverLock { () throws(ToozError) in
-            guard try FileSystem.status(layout.metadata(group)) != nil else { throw .groupNotCreated(group) }
-            let directory = layout.groupDirectory(group)
+            guard try FileSystem.status(metadataPath(group)) != nil else { throw .groupNotCreated(group) }
+            let directory = groupDirectory(group)
             let now = FileSystem.wallClockNow()
             var members: [MemberID: Capabilities] = [:]
             for name in try FileSystem.list(directory) ?? [] where name.hasSuffix(".raw") {
@@ -128,11 +136,18 @@ extension FileBackend {
     /// A record that has gone (the group was deleted, we were removed) is skipped, as in tooz.
     public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
         try await withDriverLock { () throws(ToozError) in
-            for group in groups { _ = try FileSystem.touch(layout.member(member, in: group)) }
+            for group in groups { _ = try FileSystem.touch(memberPath(member, in: group)) }
         }
     }
 
     // MARK: Helpers
+
+    /// `DIR/groups/<sha1(group)>` (``FileLayout/groupDirectory(_:)``, with the hash remembered).
+    func groupDirectory(_ group: GroupID) -> String { layout.groups + "/" + safeNames.name(for: group.rawValue) }
+    func metadataPath(_ group: GroupID) -> String { groupDirectory(group) + "/.metadata" }
+    func memberPath(_ member: MemberID, in group: GroupID) -> String {
+        groupDirectory(group) + "/" + safeNames.name(for: member.rawValue) + ".raw"
+    }
 
     /// Whether a member record modified at `status`'s time is alive at `now`. A time in the
     /// future (a record written an instant ago on a coarse clock) counts as alive.
@@ -141,8 +156,8 @@ extension FileBackend {
     }
 
     private func liveRecord(of member: MemberID, in group: GroupID) throws(ToozError) -> (record: MemberRecord, path: String) {
-        guard try FileSystem.status(layout.metadata(group)) != nil else { throw .groupNotCreated(group) }
-        let path = layout.member(member, in: group)
+        guard try FileSystem.status(metadataPath(group)) != nil else { throw .groupNotCreated(group) }
+        let path = memberPath(member, in: group)
         guard let status = try FileSystem.status(path), isLive(status, now: FileSystem.wallClockNow()),
             let bytes = try FileSystem.read(path)
         else { throw .memberNotJoined(member, group) }

@@ -1,16 +1,17 @@
 import Synchronization
 import Tooz
 
-/// The locks one ``FileBackend`` holds, by acquisition token, each with the descriptor that
-/// carries its OFD lock.
+/// The locks one ``FileBackend`` holds, by acquisition token, each with the handles whose lock
+/// file carries its OFD lock.
 ///
-/// The table owns those descriptors: whoever removes an entry closes its descriptor, so each is
-/// closed exactly once, by ``FileBackend/release(_:grant:)`` or ``FileBackend/disconnect()``.
+/// The table owns those handles: whoever removes an entry unlocks them and closes or caches
+/// them, exactly once, in ``FileBackend/release(_:grant:)`` or ``FileBackend/disconnect()``.
 final class FileLockTable: Sendable {
     struct Entry: Sendable {
+        var key: LockKey
         var files: FileLayout.LockFiles
-        /// The open, locked lock file. Closing it releases the lock.
-        var descriptor: Int32
+        /// The open files; the lock file is locked. Closing it releases the lock.
+        var handles: LockFileHandles
     }
 
     private let entries = Mutex<[String: Entry]>([:])

@@ -120,13 +120,17 @@ extension OsloDateTime {
         let now = FileSystem.wallClockNow()
         var seconds = now.tv_sec
         var parts = tm()
-        tzset()
+        _ = timeZoneLoaded
         guard localtime_r(&seconds, &parts) != nil else {
             gmtime_r(&seconds, &parts)
             return OsloDateTime(parts, microsecond: Int(now.tv_nsec / 1000))
         }
         return OsloDateTime(parts, microsecond: Int(now.tv_nsec / 1000))
     }
+
+    /// `tzset()` once, as Python's `datetime.now()` effectively does: calling it on every join
+    /// would re-read the zone file each time.
+    private static let timeZoneLoaded: Void = tzset()
 
     private init(_ parts: tm, microsecond: Int) {
         self.init(

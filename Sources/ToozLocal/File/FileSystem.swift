@@ -206,12 +206,43 @@ enum FileSystem {
         return status
     }
 
-    /// Whether `path` still names the file open as `descriptor` (it was not removed or replaced).
-    static func pathStillNames(_ descriptor: Int32, path: String) throws(ToozError) -> Bool {
-        let open = try status(ofRaw: descriptor, path: path)
-        guard let current = try status(path) else { return false }
-        return open.st_nlink > 0 && open.st_dev == current.st_dev && open.st_ino == current.st_ino
+    /// The identity of the file `path` names now, or `nil` when it names none.
+    ///
+    /// Asks `statx` for the inode number only. A full `stat` reads the timestamps, which on
+    /// Linux 6.13+ (multigrain timestamps) makes the next write to the file stamp a fine-grained
+    /// time and dirty the inode: a journal update on every fencing-counter write, where the
+    /// coarse clock would let most of them skip it.
+    static func identity(of path: String) throws(ToozError) -> FileIdentity? {
+        guard let statx = statxFunction, let buffer = malloc(256) else { return try status(path).map(FileIdentity.init) }
+        defer { free(buffer) }
+        while statx(AT_FDCWD, path, 0, statxInodeMask, buffer) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            if code == ENOENT || code == ENOTDIR { return nil }
+            // A kernel or sandbox without statx: the same answer the slow way.
+            if code == ENOSYS || code == EPERM { return try status(path).map(FileIdentity.init) }
+            throw failure("inspect", path, call: "statx", code: code)
+        }
+        return FileIdentity(
+            deviceMajor: buffer.load(fromByteOffset: 136, as: UInt32.self),
+            deviceMinor: buffer.load(fromByteOffset: 140, as: UInt32.self),
+            inode: buffer.load(fromByteOffset: 32, as: UInt64.self)
+        )
     }
+
+    /// `statx(2)` from the C library, looked up at run time: Swift's Glibc module does not
+    /// declare it (it needs `_GNU_SOURCE`).
+    private typealias StatxFunction = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UInt32, UnsafeMutableRawPointer) -> Int32
+    private static let statxFunction: StatxFunction? = {
+        #if os(Linux)
+        guard let library = dlopen(nil, RTLD_NOW), let symbol = dlsym(library, "statx") else { return nil }
+        return unsafeBitCast(symbol, to: StatxFunction.self)
+        #else
+        return nil
+        #endif
+    }()
+    /// `STATX_INO`.
+    private static let statxInodeMask: UInt32 = 0x100
 
     /// The whole contents of `path`, or `nil` when it does not exist.
     static func read(_ path: String) throws(ToozError) -> [UInt8]? {
@@ -239,10 +270,17 @@ enum FileSystem {
 
     /// Writes all of `bytes` at `offset`.
     static func writeAll(_ bytes: [UInt8], to descriptor: Int32, at offset: Int = 0, path: String) throws(ToozError) {
-        var written = 0
+        try writeAll(bytes, from: 0, to: descriptor, at: offset, path: path)
+    }
+
+    /// Writes `bytes[start...]` at `offset`.
+    static func writeAll(_ bytes: [UInt8], from start: Int, to descriptor: Int32, at offset: Int, path: String)
+        throws(ToozError)
+    {
+        var written = start
         while written < bytes.count {
             let count = bytes.withUnsafeBytes { raw in
-                pwrite(descriptor, raw.baseAddress! + written, raw.count - written, off_t(offset + written))
+                pwrite(descriptor, raw.baseAddress! + written, raw.count - written, off_t(offset + written - start))
             }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -266,6 +304,11 @@ enum FileSystem {
         try sync(descriptor.rawValue, path: path)
     }
 
+    /// A new name for a temporary file of ours in `directory`.
+    static func temporaryName(in directory: String) -> String {
+        directory + "/" + SpareRecordFiles.prefix + LockOwner.uniqueToken() + SpareRecordFiles.suffix
+    }
+
     /// Replaces `path` with `bytes` at once: readers see the old file or the new one, never half
     /// of either. The temporary file lives in `temporaryDirectory` (tooz's `DIR/tmp`), on the
     /// same file system, so the rename is atomic.
@@ -273,7 +316,7 @@ enum FileSystem {
         var temporary = ""
         var descriptor: Int32 = -1
         for _ in 0..<8 {
-            temporary = temporaryDirectory + "/swift-tooz-" + LockOwner.randomToken() + ".tmp"
+            temporary = temporaryName(in: temporaryDirectory)
             descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fileMode)
             if descriptor >= 0 || (errno != EEXIST && errno != EINTR) { break }
         }
@@ -289,6 +332,28 @@ enum FileSystem {
             _ = unlink(temporary)
             throw error
         }
+    }
+
+    /// Replaces `path` with `bytes` at once, like ``writeAtomically(_:to:temporaryDirectory:)``,
+    /// but by rewriting the existing file `spare` (in the same directory as a temporary file
+    /// would be) and renaming it into place: no new inode. Returns `false`, leaving `path` alone
+    /// and `spare` removed, when the spare cannot be used; the caller then falls back.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, reusing spare: String) -> Bool {
+        let descriptor = open(spare, O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        let file = FileDescriptor(descriptor)
+        var status = stat()
+        // A spare that is not a plain file of ours alone (another name links it) is not reused.
+        guard fstat(file.rawValue, &status) == 0, status.isRegularFile, status.st_nlink == 1,
+            fchmod(file.rawValue, fileMode) == 0,
+            (try? writeAll(bytes, to: file.rawValue, path: spare)) != nil,
+            Int(status.st_size) <= bytes.count || ftruncate(file.rawValue, off_t(bytes.count)) == 0,
+            rename(spare, path) == 0
+        else {
+            _ = unlink(spare)
+            return false
+        }
+        return true
     }
 
     /// Removes a file. Returns `false` when it did not exist.

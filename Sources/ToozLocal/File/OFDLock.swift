@@ -48,8 +48,7 @@ enum OFDLock {
     static func tryLock(_ descriptor: Int32, path: String) throws(ToozError) -> Bool {
         var request = wholeFile(Int32(F_WRLCK))
         while true {
-            let result = withUnsafeMutablePointer(to: &request) { fcntl(descriptor, setCommand, $0) }
-            if result == 0 { return true }
+            if fcntl(descriptor, setCommand, &request) == 0 { return true }
             let code = errno
             switch code {
             case EINTR: continue
@@ -63,7 +62,7 @@ enum OFDLock {
     /// visible before any other clean-up of the descriptor.
     static func unlock(_ descriptor: Int32) {
         var request = wholeFile(Int32(F_UNLCK))
-        _ = withUnsafeMutablePointer(to: &request) { fcntl(descriptor, setCommand, $0) }
+        _ = fcntl(descriptor, setCommand, &request)
     }
 
     /// Whether anyone other than `descriptor`'s own open file description holds a lock on the
@@ -71,8 +70,7 @@ enum OFDLock {
     static func isLockedByOthers(_ descriptor: Int32, path: String) throws(ToozError) -> Bool {
         var request = wholeFile(Int32(F_WRLCK))
         while true {
-            let result = withUnsafeMutablePointer(to: &request) { fcntl(descriptor, getCommand, $0) }
-            if result == 0 { return request.l_type != Int16(F_UNLCK) }
+            if fcntl(descriptor, getCommand, &request) == 0 { return request.l_type != Int16(F_UNLCK) }
             let code = errno
             if code == EINTR { continue }
             throw FileSystem.failure("query the lock on", path, call: "fcntl(F_OFD_GETLK)", code: code)
