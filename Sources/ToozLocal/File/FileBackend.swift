@@ -130,7 +130,14 @@ public struct FileBackend: CoordinationBackend {
             guard clock.now < deadline else {
                 throw ToozError(.timedOut, "\(layout.driverLock) stayed locked by another process for \(driverLockTimeout)")
             }
-            try await Task.sleep(for: pause)
+            if Task.isCancelled {
+                // A cancelled run() still leaves its groups on the way out, and a cancelled
+                // task's sleep returns at once; the lock is held for a few file operations at a
+                // time, so wait for it without the cancellable sleep (bounded by the deadline).
+                usleep(useconds_t(pause / .microseconds(1)))
+            } else {
+                try await Task.sleep(for: pause)
+            }
             pause = min(pause * 2, .milliseconds(10))
         }
         // Dropping `file` closes the descriptor, which releases the lock.
