@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -55,13 +56,18 @@ public final class Coordinator: Service, Sendable {
     /// Creates a coordinator for a backend you built yourself. Most code uses
     /// `Coordinator(url:member:logger:)` from `ToozBackends`.
     ///
+    /// - Parameters:
+    ///   - clock: what leases and polling are timed with; a ``ManualClock`` in tests.
+    ///   - logger: the caller's logger; the coordinator logs at debug and trace only.
+    ///   - metricsFactory: where the `tooz_*` metrics go; the bootstrapped system by default.
     /// - Throws: `invalidArgument` when `member` breaks the backend's name rules.
     public init(
         backend: any CoordinationBackend,
         member: MemberID,
         configuration: CoordinatorConfiguration = CoordinatorConfiguration(),
         clock: any ToozClock = .continuous,
-        logger: Logger = Logger(label: "tooz", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "tooz", factory: { _ in SwiftLogNoOpLogHandler() }),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) throws(ToozError) {
         try backend.info.nameRules.validate(member.rawValue, as: .member)
         self.backend = backend
@@ -72,7 +78,7 @@ public final class Coordinator: Service, Sendable {
         logger[metadataKey: "tooz_member_id"] = "\(member.rawValue)"
         logger[metadataKey: "tooz_backend"] = "\(backend.info.name)"
         self.logger = logger
-        self.metrics = ToozMetrics(backend: backend.info.name)
+        self.metrics = ToozMetrics(backend: backend.info.name, factory: metricsFactory)
     }
 
     /// What the backend can do and guarantees.

@@ -10,6 +10,7 @@ import Metrics
 /// - `tooz_leadership_changes_total` (counter): this member gaining or losing a leadership.
 package struct ToozMetrics: Sendable {
     private let backend: String
+    private let factory: any MetricsFactory
     private let lockWait: Metrics.Timer
     private let lockHold: Metrics.Timer
     private let lockBusyCount: Counter
@@ -17,15 +18,20 @@ package struct ToozMetrics: Sendable {
     private let renewalsFailed: Counter
     private let leadershipChanges: Counter
 
-    package init(backend: String) {
+    package init(backend: String, factory: any MetricsFactory) {
         self.backend = backend
+        self.factory = factory
         let dimensions = [("backend", backend)]
-        lockWait = Metrics.Timer(label: "tooz_lock_wait_seconds", dimensions: dimensions)
-        lockHold = Metrics.Timer(label: "tooz_lock_hold_seconds", dimensions: dimensions)
-        lockBusyCount = Counter(label: "tooz_lock_busy_total", dimensions: dimensions)
-        renewalsOK = Counter(label: "tooz_lease_renewals_total", dimensions: dimensions + [("result", "ok")])
-        renewalsFailed = Counter(label: "tooz_lease_renewals_total", dimensions: dimensions + [("result", "failed")])
-        leadershipChanges = Counter(label: "tooz_leadership_changes_total", dimensions: dimensions)
+        lockWait = Metrics.Timer(label: "tooz_lock_wait_seconds", dimensions: dimensions, factory: factory)
+        lockHold = Metrics.Timer(label: "tooz_lock_hold_seconds", dimensions: dimensions, factory: factory)
+        lockBusyCount = Counter(label: "tooz_lock_busy_total", dimensions: dimensions, factory: factory)
+        renewalsOK = Counter(
+            label: "tooz_lease_renewals_total", dimensions: dimensions + [("result", "ok")], factory: factory
+        )
+        renewalsFailed = Counter(
+            label: "tooz_lease_renewals_total", dimensions: dimensions + [("result", "failed")], factory: factory
+        )
+        leadershipChanges = Counter(label: "tooz_leadership_changes_total", dimensions: dimensions, factory: factory)
     }
 
     func lockAcquired(_ key: LockKey, waited: Duration) { lockWait.record(waited) }
@@ -35,8 +41,10 @@ package struct ToozMetrics: Sendable {
     func leadershipChanged() { leadershipChanges.increment() }
 
     func leaseLost(_ lease: Lease, reason: LeaseLossReason) {
-        Counter(label: "tooz_leases_lost_total", dimensions: [("backend", backend), ("reason", reason.rawValue)])
-            .increment()
+        Counter(
+            label: "tooz_leases_lost_total", dimensions: [("backend", backend), ("reason", reason.rawValue)],
+            factory: factory
+        ).increment()
     }
 }
 
