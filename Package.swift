@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Tooz", targets: ["Tooz"]),
         .library(name: "ToozLocal", targets: ["ToozLocal"]),
         .library(name: "ToozBackends", targets: ["ToozBackends"]),
+        .library(name: "ToozRedis", targets: ["ToozRedis"]),
         .executable(name: "tooz", targets: ["ToozCLI"]),
     ],
     dependencies: [
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // The core: Coordinator, leases, events, partitioner, codecs, the backend protocol
@@ -37,6 +39,15 @@ let package = Package(
         .target(
             name: "ToozLocal",
             dependencies: ["Tooz"],
+            swiftSettings: strictSettings
+        ),
+        // The redis:// backend: a RESP2/RESP3 client over SwiftNIO.
+        .target(
+            name: "ToozRedis",
+            dependencies: [
+                "Tooz",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
@@ -60,6 +71,15 @@ let package = Package(
                 "Tooz",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ToozRedisTests",
+            dependencies: [
+                "ToozRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
