@@ -199,7 +199,7 @@ struct LeaderConformanceTests {
     @Test(arguments: TestBackends.urls)
     func withLeadershipBodyIsCancelledOnLossAndThrowsLeaseLost(url: String) async throws {
         try await withEnvironment(url) { env in
-            let (leader, faults) = try env.faultyCoordinator(timings: Timings(leaderTTL: 2))
+            let (leader, faults) = try env.faultyCoordinator(timings: Timings(leaderTTL: 5))
             let other = try env.coordinator()
             let group = env.group()
             try await running([leader, other]) {

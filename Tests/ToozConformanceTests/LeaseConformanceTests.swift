@@ -60,8 +60,9 @@ struct LeaseConformanceTests {
     @Test(arguments: TestBackends.urls)
     func renewalsKeepLeasesAndMembershipPastTheirTTL(url: String) async throws {
         try await withEnvironment(url) { env in
-            // 3 s TTLs: renewals every second, so only a stall of over 1.7 s loses a lease.
-            let timings = Timings(membershipTTL: 3, lockTTL: 3, leaderTTL: 3)
+            // 5 s TTLs: renewals every 1.7 s, so only a stall of about 3 s loses a lease; the test
+            // process shares two cores with the CLI tests' child processes.
+            let timings = Timings(membershipTTL: 5, lockTTL: 5, leaderTTL: 5)
             let holder = try env.coordinator(timings: timings)
             let other = try env.coordinator(timings: timings)
             let name = env.lockName()
@@ -75,8 +76,8 @@ struct LeaseConformanceTests {
                 if features.contains(.membership) {
                     try await holder.joinCreatingGroup(group)
                 }
-                // Three TTLs: a lease or membership that is not renewed is gone by then.
-                try await Task.sleep(for: .seconds(9))
+                // Over two TTLs: a lease or membership that is not renewed is gone by then.
+                try await Task.sleep(for: .seconds(11))
                 #expect(lock.state == .held)
                 #expect(try await other.lock(named: name).tryAcquire() == nil)
                 if let leadership {
@@ -97,7 +98,7 @@ struct LeaseConformanceTests {
     @Test(arguments: TestBackends.urls)
     func withLockBodyIsCancelledWhenTheLeaseIsRevoked(url: String) async throws {
         try await withEnvironment(url) { env in
-            let (holder, faults) = try env.faultyCoordinator(timings: Timings(lockTTL: 2))
+            let (holder, faults) = try env.faultyCoordinator(timings: Timings(lockTTL: 5))
             let other = try env.coordinator()
             let name = env.lockName()
             try await running([holder, other]) {
@@ -138,7 +139,7 @@ struct LeaseConformanceTests {
     @Test(arguments: TestBackends.urls)
     func failedRenewalsMakeTheLeaseUncertainThenLostOnTTLBackends(url: String) async throws {
         try await withEnvironment(url) { env in
-            let (holder, faults) = try env.faultyCoordinator(timings: Timings(lockTTL: 2))
+            let (holder, faults) = try env.faultyCoordinator(timings: Timings(lockTTL: 5))
             let other = try env.coordinator()
             let name = env.lockName()
             try await running([holder, other]) {

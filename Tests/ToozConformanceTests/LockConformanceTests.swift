@@ -257,7 +257,7 @@ struct LockConformanceTests {
     func brokenLockPassesToTheBreakerAndTheHolderLosesIt(url: String) async throws {
         try await withEnvironment(url) { env in
             // Long enough that a loaded machine cannot expire the lease before the break revokes it.
-            let timings = Timings(lockTTL: 3)
+            let timings = Timings(lockTTL: 5)
             let holder = try env.coordinator(timings: timings)
             let breaker = try env.coordinator(timings: timings)
             let third = try env.coordinator(timings: timings)
