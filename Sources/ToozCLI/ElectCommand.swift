@@ -27,15 +27,10 @@ struct ElectCommand: AsyncParsableCommand, GlobalOptionsCommand {
     @Option(help: ArgumentHelp("Capabilities to publish as a member, as JSON (see `tooz group join --help`).", valueName: "json"))
     var capabilities: String?
 
-    @Option(help: ArgumentHelp("Seconds between SIGTERM and SIGKILL when CMD must stop.", valueName: "seconds"))
-    var grace: Double = 5
-
-    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command to run, after --.", valueName: "CMD"))
-    var command: [String] = []
+    @OptionGroup var supervised: SupervisedCommandOptions
 
     func validate() throws {
-        if command.isEmpty { throw ValidationError("missing the command: tooz elect GROUP -- CMD [ARG...]") }
-        if !(grace >= 0 && grace.isFinite) { throw ValidationError("--grace must be a number of seconds, 0 or more") }
+        try supervised.validate(usage: "tooz elect GROUP -- CMD [ARG...]")
     }
 
     func run() async throws {
@@ -43,7 +38,7 @@ struct ElectCommand: AsyncParsableCommand, GlobalOptionsCommand {
         let watcher = SignalWatcher()
         defer { watcher.stop() }
         let group = GroupID(self.group)
-        let leased = LeasedCommand(command: command, grace: duration(seconds: grace))
+        let leased = supervised.leasedCommand
         let status: Int32
         do {
             status = try await global.withCoordinator { coordinator in
@@ -66,7 +61,7 @@ struct ElectCommand: AsyncParsableCommand, GlobalOptionsCommand {
                 }
             }
         } catch let error as ToozError where error.code == .leaseLost {
-            throw CLIFailure(.leaseLost, "\(error.message); \(command[0]) was terminated")
+            throw CLIFailure(.leaseLost, "\(error.message); \(supervised.command[0]) was terminated")
         }
         if status != 0 { throw CLIFailure.exit(status) }
     }

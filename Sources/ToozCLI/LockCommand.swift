@@ -31,16 +31,11 @@ struct LockCommand: AsyncParsableCommand, GlobalOptionsCommand {
     @Option(help: ArgumentHelp("Seconds to wait for a busy lock; 0 tries once (default: wait forever).", valueName: "seconds"))
     var wait: Double?
 
-    @Option(help: ArgumentHelp("Seconds between SIGTERM and SIGKILL when CMD must stop.", valueName: "seconds"))
-    var grace: Double = 5
-
-    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command to run, after --.", valueName: "CMD"))
-    var command: [String] = []
+    @OptionGroup var supervised: SupervisedCommandOptions
 
     func validate() throws {
-        if command.isEmpty { throw ValidationError("missing the command: tooz lock NAME -- CMD [ARG...]") }
         if let wait, !(wait >= 0 && wait.isFinite) { throw ValidationError("--wait must be a number of seconds, 0 or more") }
-        if !(grace >= 0 && grace.isFinite) { throw ValidationError("--grace must be a number of seconds, 0 or more") }
+        try supervised.validate(usage: "tooz lock NAME -- CMD [ARG...]")
     }
 
     func run() async throws {
@@ -53,7 +48,7 @@ struct LockCommand: AsyncParsableCommand, GlobalOptionsCommand {
             case 0?: .never
             case let seconds?: .upTo(duration(seconds: seconds))
             }
-        let leased = LeasedCommand(command: command, grace: duration(seconds: grace))
+        let leased = supervised.leasedCommand
         let name = self.name
         let status: Int32
         do {
@@ -69,7 +64,7 @@ struct LockCommand: AsyncParsableCommand, GlobalOptionsCommand {
                 }
             }
         } catch let error as ToozError where error.code == .leaseLost {
-            throw CLIFailure(.leaseLost, "\(error.message); \(command[0]) was terminated")
+            throw CLIFailure(.leaseLost, "\(error.message); \(supervised.command[0]) was terminated")
         }
         if status != 0 { throw CLIFailure.exit(status) }
     }
