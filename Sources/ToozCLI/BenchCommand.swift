@@ -38,26 +38,18 @@ struct BenchCommand: AsyncParsableCommand, GlobalOptionsCommand {
     }
 
     func run() async throws {
-        let watcher = SignalWatcher()
-        let registry = ChildRegistry()
-        let directory = try Platform.makeTemporaryDirectory(prefix: "tooz-bench-")
-        let outcome: Result<BenchReport, any Error>
-        do {
-            let bench = BenchRun(
-                url: global.resolvedURL(),
+        let (url, verbose) = (global.resolvedURL(), global.verbose)
+        let (iterations, failovers) = (self.iterations, self.failovers)
+        let (_, outcome) = try await ScratchRun.run(prefix: "tooz-bench-") { directory, registry in
+            try await BenchRun(
+                url: url,
                 iterations: iterations,
                 failoverRuns: failovers,
                 directory: directory,
-                verbose: global.verbose,
+                verbose: verbose,
                 registry: registry
-            )
-            outcome = .success(try await watcher.runUntilSignalled { try await bench.run() })
-        } catch {
-            outcome = .failure(error)
+            ).run()
         }
-        watcher.stop()
-        await registry.killAll()
-        Platform.removeTree(directory)
         let report = try outcome.get()
         Console.out(json ? report.json.text : report.table)
     }

@@ -42,30 +42,21 @@ struct DemoCommand: AsyncParsableCommand, GlobalOptionsCommand {
     }
 
     func run() async throws {
-        let watcher = SignalWatcher()
-        let directory = try Platform.makeTemporaryDirectory(prefix: "tooz-demo-")
-        let registry = ChildRegistry()
         let explicitURL = global.url != nil || !(Platform.environment["TOOZ_URL"] ?? "").isEmpty
-        let outcome: Result<Bool, any Error>
-        do {
-            let url = explicitURL ? global.resolvedURL() : "file://" + GlobalOptions.percentEncodePath(directory) + "/backend"
-            let demo = DemoRun(
-                url: url,
+        let resolvedURL = explicitURL ? global.resolvedURL() : nil
+        let (verbose, workers, increments, holdMs) = (global.verbose, self.workers, self.increments, self.holdMs)
+        let (directory, outcome) = try await ScratchRun.run(prefix: "tooz-demo-") { directory, registry in
+            try await DemoRun(
+                url: resolvedURL ?? "file://" + GlobalOptions.percentEncodePath(directory) + "/backend",
                 directory: directory,
                 memberSuffix: explicitURL ? ".\(Platform.processID)" : "",
                 workers: workers,
                 increments: increments,
                 holdMilliseconds: holdMs,
-                verbose: global.verbose,
+                verbose: verbose,
                 registry: registry
-            )
-            outcome = .success(try await watcher.runUntilSignalled { try await demo.run() })
-        } catch {
-            outcome = .failure(error)
+            ).run()
         }
-        watcher.stop()
-        await registry.killAll()
-        Platform.removeTree(directory)
         switch outcome {
         case .success(true): return
         case .success(false): throw CLIFailure(.negative, nil)
