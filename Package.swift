@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ToozLocal", targets: ["ToozLocal"]),
         .library(name: "ToozBackends", targets: ["ToozBackends"]),
         .library(name: "ToozRedis", targets: ["ToozRedis"]),
+        .library(name: "ToozZooKeeper", targets: ["ToozZooKeeper"]),
         .executable(name: "tooz", targets: ["ToozCLI"]),
     ],
     dependencies: [
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // The core: Coordinator, leases, events, partitioner, codecs, the backend protocol
@@ -46,14 +48,28 @@ let package = Package(
             name: "ToozRedis",
             dependencies: [
                 "Tooz",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The zookeeper:// backend: a ZooKeeper client (jute records, sessions) over SwiftNIO.
+        .target(
+            name: "ToozZooKeeper",
+            dependencies: [
+                "Tooz",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
         // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
         .target(
             name: "ToozBackends",
-            dependencies: ["Tooz", "ToozLocal"],
+            dependencies: ["Tooz", "ToozLocal", "ToozRedis"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -78,7 +94,20 @@ let package = Package(
             name: "ToozRedisTests",
             dependencies: [
                 "ToozRedis",
+                "ToozBackends",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ToozZooKeeperTests",
+            dependencies: [
+                "ToozZooKeeper",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
