@@ -101,6 +101,9 @@ class Peer:
         self.locks: dict[str, Any] = {}
         self.background: dict[str, BackgroundAcquire] = {}
         self.partitioners: dict[str, Any] = {}
+        # Leadership: the callback registered per group, and every LeaderElected seen.
+        self.election_callbacks: dict[str, Any] = {}
+        self.elected: list[dict[str, str]] = []
         self._exit_lock = threading.Lock()
         self._exiting = False
 
@@ -148,6 +151,7 @@ class Peer:
             except Exception:
                 LOG.exception("could not stop a partitioner")
         self.partitioners.clear()
+        self.election_callbacks.clear()
         if self.started:
             self.started = False
             try:
@@ -200,6 +204,9 @@ class Peer:
         found = self.coordinator.get_members_with_capabilities(_b(group)).get()
         return {_text(m): _describe(c) for m, c in found.items()}
 
+    def op_update_capabilities(self, group: str, capabilities: str) -> None:
+        self.coordinator.update_capabilities(_b(group), ast.literal_eval(capabilities)).get()
+
     def op_heartbeat(self) -> Any:
         return self.coordinator.heartbeat()
 
@@ -224,6 +231,15 @@ class Peer:
         lock = self.locks.pop(name, None)
         return bool(lock.release()) if lock is not None else False
 
+    def op_lock_is_still_owner(self, name: str) -> bool:
+        """Whether our lock object for `name` still owns it on the server."""
+        lock = self.locks.get(name)
+        return bool(lock.is_still_owner()) if lock is not None else False
+
+    def op_lock_break(self, name: str) -> bool:
+        """`get_lock(name).break_()`: frees the lock whoever holds it."""
+        return bool(self.coordinator.get_lock(_b(name)).break_())
+
     def op_lock_acquire_background(self, name: str) -> dict[str, Any]:
         if name in self.background:
             raise ValueError(f"a background acquire of {name!r} already runs")
@@ -237,6 +253,83 @@ class Peer:
         job = self.background[name]
         job.done.wait(timeout)
         return job.state()
+
+    # Leadership ------------------------------------------------------------
+    #
+    # tooz elects only inside run_watchers(): on redis every round tries a
+    # non-blocking acquire of the lock `leader_of_<g>` (key
+    # `_tooz_leader_of_<g>_lock`) for each group with election hooks, and fires
+    # LeaderElected once when it wins. The won lock sits in the driver's
+    # `_acquired_locks`, where heartbeat() refreshes it and stop() releases it.
+
+    def _on_elected(self, event: Any) -> None:
+        self.elected.append({"group": _text(event.group_id), "member": _text(event.member_id)})
+
+    def _tracks_leader_locks(self) -> bool:
+        """Whether the driver elects with a lock it keeps (redis, memcached)."""
+        return hasattr(self.coordinator, "_acquired_locks") and hasattr(
+            self.coordinator, "_get_leader_lock"
+        )
+
+    def _leader_locks(self, group: str) -> list[Any]:
+        """The driver's leader locks for `group` that it counts as acquired."""
+        # A new lock object only to learn the key name; it talks to no server.
+        name = self.coordinator._get_leader_lock(_b(group)).name
+        return [lock for lock in list(self.coordinator._acquired_locks) if lock.name == name]
+
+    def op_volunteer(self, group: str) -> dict[str, Any]:
+        """`watch_elected_as_leader(group, cb)` once, then one `run_watchers()`.
+
+        Returns ``{"elected": <holds leadership of group now>, "events":
+        [<the LeaderElected events this round fired>]}``.
+        """
+        if group not in self.election_callbacks:
+            callback = self._on_elected
+            self.coordinator.watch_elected_as_leader(_b(group), callback)
+            self.election_callbacks[group] = callback
+        seen = len(self.elected)
+        self.coordinator.run_watchers()
+        return {"elected": self.op_is_leader(group), "events": self.elected[seen:]}
+
+    def op_run_watchers(self) -> list[dict[str, str]]:
+        """One `run_watchers()`; every LeaderElected seen so far, oldest first,
+        as ``[{"group": g, "member": m}, ...]``."""
+        self.coordinator.run_watchers()
+        return list(self.elected)
+
+    def op_is_leader(self, group: str) -> bool:
+        """Whether this peer leads `group`: on redis, whether a leader lock it
+        won still owns `_tooz_leader_of_<g>_lock` on the server; elsewhere,
+        whether it was elected and has not stood down."""
+        if self._tracks_leader_locks():
+            return any(lock.is_still_owner() for lock in self._leader_locks(group))
+        return any(e["group"] == group for e in self.elected) and group in self.election_callbacks
+
+    def op_stand_down(self, group: str) -> dict[str, Any]:
+        """Stops running for `group` and gives leadership up.
+
+        tooz has no stand-down on redis (unwatching keeps the lock until stop()
+        or until it expires), so on redis this releases the driver's leader lock
+        itself, which is what stop() would do; elsewhere it calls
+        `stand_down_group_leader` where the driver has one. Returns
+        ``{"unwatched": bool, "released": bool, "how": "leader_lock" |
+        "stand_down_group_leader" | "none"}``.
+        """
+        unwatched = False
+        callback = self.election_callbacks.pop(group, None)
+        if callback is not None:
+            self.coordinator.unwatch_elected_as_leader(_b(group), callback)
+            unwatched = True
+        if self._tracks_leader_locks():
+            released = False
+            for lock in self._leader_locks(group):
+                released = bool(lock.release()) or released
+            return {"unwatched": unwatched, "released": released, "how": "leader_lock"}
+        try:
+            released = bool(self.coordinator.stand_down_group_leader(_b(group)))
+            return {"unwatched": unwatched, "released": released, "how": "stand_down_group_leader"}
+        except tooz.NotImplemented:
+            return {"unwatched": unwatched, "released": False, "how": "none"}
 
     # Placement -------------------------------------------------------------
 

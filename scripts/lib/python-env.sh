@@ -2,9 +2,11 @@
 # The Python tooz 9.1.0 virtual environment for the interop tests. Sourced, not run.
 
 TOOZ_VERSION=9.1.0
-# What the interop peer imports: tooz itself, sysv_ipc for ipc://, msgpack, and fasteners for
-# the file:// driver's locks (a dependency of tooz, named so that a broken resolver shows here).
-TOOZ_PIP_PACKAGES=("tooz==$TOOZ_VERSION" "sysv_ipc==1.2.0" msgpack fasteners)
+# What the interop peer imports: tooz itself, sysv_ipc for ipc://, redis-py for redis:// (tooz's
+# `redis` extra asks for redis>=4.0.0; 8.1.0 is the version the reference was checked with),
+# msgpack, and fasteners for the file:// driver's locks (a dependency of tooz, named so that a
+# broken resolver shows here).
+TOOZ_PIP_PACKAGES=("tooz==$TOOZ_VERSION" "sysv_ipc==1.2.0" "redis==8.1.0" msgpack fasteners)
 TOOZ_VENV_STATUS="not prepared"
 
 # Succeeds when the venv at $1 imports everything at the right tooz version.
@@ -13,8 +15,32 @@ venv_is_ready() {
 import sys
 from importlib import metadata
 import tooz, tooz.coordination, tooz.drivers.file, tooz.drivers.ipc, sysv_ipc, msgpack, fasteners
+import redis, tooz.drivers.redis
 assert metadata.version("tooz") == sys.argv[1], metadata.version("tooz")
 PY
+}
+
+# Succeeds when the venv at $1 exists and runs the right tooz, so that what it lacks (a driver's
+# client library added since it was made) can be pip-installed into it instead of rebuilding it.
+venv_has_tooz() {
+    [[ -x $1/bin/python ]] && "$1/bin/python" - "$TOOZ_VERSION" >/dev/null 2>&1 <<'PY'
+import sys
+from importlib import metadata
+sys.exit(0 if metadata.version("tooz") == sys.argv[1] else 1)
+PY
+}
+
+# upgrade_venv VENV: installs the missing packages into a venv that already has the right tooz.
+upgrade_venv() {
+    local venv=$1
+    log "adding what the Python tooz $TOOZ_VERSION venv at $venv lacks: ${TOOZ_PIP_PACKAGES[*]}"
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+        "${TOOZ_PIP_PACKAGES[@]}" >"$TOOZ_TEST_TMP/venv.log" 2>&1 || {
+        tail -n 30 "$TOOZ_TEST_TMP/venv.log" >&2
+        warn "pip install into $venv failed"
+        return 1
+    }
+    venv_is_ready "$venv"
 }
 
 # The interpreter to build the venv with: TOOZ_BASE_PYTHON, else the first python3 on PATH that
@@ -78,6 +104,9 @@ ensure_tooz_python() {
     local ok=0
     if venv_is_ready "$venv"; then
         TOOZ_VENV_STATUS="reused $venv"
+        ok=1
+    elif venv_has_tooz "$venv" && upgrade_venv "$venv"; then
+        TOOZ_VENV_STATUS="upgraded $venv"
         ok=1
     elif create_venv "$venv"; then
         TOOZ_VENV_STATUS="created $venv"

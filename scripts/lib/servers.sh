@@ -168,6 +168,68 @@ stop_servers() {
     SERVER_LOGS=()
 }
 
+# Servers that the tests start themselves (redis-server and redis-sentinel for the restart and
+# failover tests) record each pid in $TOOZ_TEST_TMP/test-servers/<pid>.pid, and normally stop
+# them and remove the file. stop_test_servers, run after `swift test` whatever way it ended,
+# stops those still running: SIGTERM, then SIGKILL after 5 s, to each listed pid only.
+
+# process_start_epoch PID: when PID started, in whole seconds since the epoch.
+process_start_epoch() {
+    local ticks boot hz
+    # Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces, so count after it.
+    ticks=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $20 }') || return 1
+    boot=$(awk '$1 == "btime" { print $2 }' /proc/stat) || return 1
+    hz=$(getconf CLK_TCK) || return 1
+    [[ $ticks =~ ^[0-9]+$ && $boot =~ ^[0-9]+$ && $hz =~ ^[0-9]+$ ]] || return 1
+    echo $((boot + ticks / hz))
+}
+
+# stop_test_servers: stops the test-started servers still listed and alive. A pid is signalled
+# only when its process started during this run and no later than its pid file was written:
+# the pid of a server that has exited since may be an unrelated process's by now.
+stop_test_servers() {
+    local dir="$TOOZ_TEST_TMP/test-servers"
+    [[ -d $dir ]] || return 0
+    local run_started file pid started written pids=() described=()
+    run_started=$(process_start_epoch $$) || run_started=0
+    for file in "$dir"/*.pid; do
+        [[ -e $file ]] || continue
+        pid=$(basename "$file" .pid)
+        if [[ ! $pid =~ ^[1-9][0-9]*$ ]]; then
+            warn "test servers: ignoring $file (not named <pid>.pid)"
+            continue
+        fi
+        pid_alive "$pid" || continue
+        [[ $pid -ne $$ && $pid -ne $PPID ]] || continue
+        started=$(process_start_epoch "$pid") || continue
+        written=$(stat -c %Y "$file" 2>/dev/null) || continue
+        if ((started + 1 < run_started || started > written + 2)); then
+            warn "test servers: pid $pid is not the process that $file names (it started at $started, the file was written at $written); leaving it alone"
+            continue
+        fi
+        pids+=("$pid")
+        described+=("$pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120 | sed 's/ *$//'))")
+    done
+    [[ ${#pids[@]} -eq 0 ]] && return 0
+    log "test servers: ${#pids[@]} left running by the tests; sending SIGTERM: ${described[*]}"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    local deadline=$((SECONDS + 5)) alive
+    while true; do
+        alive=()
+        for pid in "${pids[@]}"; do
+            pid_alive "$pid" && alive+=("$pid")
+        done
+        [[ ${#alive[@]} -eq 0 ]] && break
+        if ((SECONDS >= deadline)); then
+            warn "test servers: pid ${alive[*]} ignored SIGTERM for 5 s; sending SIGKILL"
+            kill -KILL "${alive[@]}" 2>/dev/null || true
+            break
+        fi
+        sleep 0.1
+    done
+    log "test servers: stopped pid ${pids[*]}"
+}
+
 # known_backends: the backends that have a start_<name> function.
 known_backends() {
     declare -F | awk '$3 ~ /^start_/ { sub(/^start_/, "", $3); print $3 }' | grep -vx 'server\|backends' | tr '\n' ' '
