@@ -114,7 +114,11 @@ let package = Package(
         ),
         .testTarget(name: "ToozLocalTests", dependencies: ["ToozLocal", "ToozBackends"], swiftSettings: strictSettings),
         .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
-        .testTarget(name: "ToozInteropTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ToozInteropTests",
+            dependencies: ["ToozBackends", "ToozRedis", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI"], swiftSettings: strictSettings),
     ]
 )

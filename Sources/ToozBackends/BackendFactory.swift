@@ -1,11 +1,12 @@
 import Logging
 @_exported import Tooz
 import ToozLocal
+import ToozRedis
 
 /// Builds backends from tooz URLs: the one place that knows every scheme.
 public enum BackendFactory {
     /// Every scheme this build understands, for error messages.
-    public static let schemes = ["memory", "file", "ipc"]
+    public static let schemes = ["memory", "file", "ipc", "redis"]
 
     /// Parses `url` and builds its backend with the configuration its options ask for.
     ///
@@ -22,6 +23,8 @@ public enum BackendFactory {
             let name = (parsed.host ?? "") + parsed.path
             let backend = MemoryBackend(store: MemoryStore.named(name), membershipTTL: configuration.membershipTTL)
             return (backend, configuration)
+        case "redis":
+            return try RedisBackends.make(parsed)
         default:
             if let local = try LocalBackends.make(parsed) { return local }
             throw ToozError(

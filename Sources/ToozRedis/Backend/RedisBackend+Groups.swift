@@ -1,0 +1,173 @@
+import NIOCore
+import Tooz
+
+extension RedisBackend {
+    public func createGroup(_ group: GroupID) async throws {
+        let script = RedisScripts.createGroup
+        let reply = try await client.evaluate(
+            script, keys: [keys.group(group), keys.groups], arguments: [group.rawValue, keys.groupChangedChannel]
+        )
+        if try integer(reply, from: script) == 0 { throw ToozError.groupAlreadyExists(group) }
+    }
+
+    public func deleteGroup(_ group: GroupID) async throws {
+        let script = RedisScripts.deleteGroup
+        let reply = try await client.evaluate(
+            script,
+            keys: [keys.group(group), keys.groups],
+            arguments: [group.rawValue, keys.beatPrefix, keys.groupChangedChannel]
+        )
+        switch try integer(reply, from: script) {
+        case 1: return
+        case -1, -2: throw ToozError.groupNotCreated(group)
+        case -3: throw ToozError.groupNotEmpty(group)
+        case let code: throw ToozError(.backendError, "script \(script.name) returned \(code)")
+        }
+    }
+
+    public func groups() async throws -> [GroupID] {
+        let reply = try await client.request(RedisCommand("SMEMBERS", keys.groups))
+        let elements: [RESPValue]
+        switch reply {
+        case .array(let array): elements = array ?? []
+        case .set(let set): elements = set
+        default: throw ToozError(.backendError, "\(client.target) answered SMEMBERS with something other than a set")
+        }
+        return try elements.map { element throws(ToozError) in
+            guard let name = element.string else {
+                throw ToozError(.backendError, "\(client.target) listed a group id that is not a string")
+            }
+            return GroupID(name)
+        }
+    }
+
+    public func join(_ group: GroupID, member: MemberID, capabilities: Capabilities) async throws {
+        try checkMemberName(member)
+        rememberBeating(member)
+        // The beat goes first, in the same write: a member that is in the hash without a beat
+        // would be pruned by the next Python `get_members`.
+        let script = RedisScripts.join
+        let replies = try await client.send([
+            RedisCommand("PSETEX", keys.beat(member), milliseconds(membershipTTL), RedisKeys.beatValue),
+            RedisCommand(
+                "EVALSHA", script.sha1, 1, keys.group(group),
+                member.rawValue, ByteBuffer(bytes: OsloMsgPack.encode(capabilities)), keys.groupChangedChannel,
+                group.rawValue
+            ),
+        ])
+        if let message = replies[0].errorMessage {
+            throw ToozError(.backendError, "\(client.target) refused the beat of \(member): \(message)")
+        }
+        let reply = try await retryingUnknownScript(replies[1], script) {
+            try await client.evaluate(
+                script, keys: [keys.group(group)],
+                arguments: [
+                    member.rawValue, ByteBuffer(bytes: OsloMsgPack.encode(capabilities)), keys.groupChangedChannel,
+                    group.rawValue,
+                ]
+            )
+        }
+        switch try integer(reply, from: script) {
+        case 1: return
+        case -1: throw ToozError.groupNotCreated(group)
+        case -2: throw ToozError.memberAlreadyJoined(member, group)
+        case let code: throw ToozError(.backendError, "script \(script.name) returned \(code)")
+        }
+    }
+
+    public func leave(_ group: GroupID, member: MemberID) async throws {
+        let script = RedisScripts.leave
+        let reply = try await client.evaluate(
+            script, keys: [keys.group(group)], arguments: [member.rawValue, keys.groupChangedChannel, group.rawValue]
+        )
+        switch try integer(reply, from: script) {
+        case 1: return
+        case -1: throw ToozError.groupNotCreated(group)
+        case -2: throw ToozError.memberNotJoined(member, group)
+        case let code: throw ToozError(.backendError, "script \(script.name) returned \(code)")
+        }
+    }
+
+    public func members(of group: GroupID) async throws -> [MemberID: Capabilities] {
+        if notifications.hasGroupListeners { _ = await notifications.ensureSubscribed(using: client) }
+        let script = RedisScripts.members
+        let caller: String = beatingMember()?.rawValue ?? ""
+        let reply = try await client.evaluate(script, keys: [keys.group(group)], arguments: [keys.beatPrefix, caller])
+        if case .integer(-1) = reply { throw ToozError.groupNotCreated(group) }
+        guard case .array(.some(let flat)) = reply, flat.count.isMultiple(of: 2) else {
+            throw ToozError(.backendError, "\(client.target) returned an unexpected reply to script \(script.name)")
+        }
+        var members: [MemberID: Capabilities] = [:]
+        for index in stride(from: 0, to: flat.count, by: 2) {
+            guard let name = flat[index].string else {
+                throw ToozError(.backendError, "group \(group) has a member id that is not a string")
+            }
+            members[MemberID(name)] = try decodeCapabilities(flat[index + 1], of: MemberID(name), in: group)
+        }
+        return members
+    }
+
+    public func capabilities(of member: MemberID, in group: GroupID) async throws -> Capabilities {
+        let script = RedisScripts.capabilities
+        let reply = try await client.evaluate(script, keys: [keys.group(group)], arguments: [member.rawValue])
+        switch reply {
+        case .integer(-1): throw ToozError.groupNotCreated(group)
+        case .integer(-2): throw ToozError.memberNotJoined(member, group)
+        default: return try decodeCapabilities(reply, of: member, in: group)
+        }
+    }
+
+    public func updateCapabilities(_ capabilities: Capabilities, of member: MemberID, in group: GroupID) async throws {
+        let script = RedisScripts.updateCapabilities
+        let reply = try await client.evaluate(
+            script, keys: [keys.group(group)],
+            arguments: [
+                member.rawValue, ByteBuffer(bytes: OsloMsgPack.encode(capabilities)), keys.groupChangedChannel,
+                group.rawValue,
+            ]
+        )
+        switch try integer(reply, from: script) {
+        case 1: return
+        case -1: throw ToozError.groupNotCreated(group)
+        case -2: throw ToozError.memberNotJoined(member, group)
+        case let code: throw ToozError(.backendError, "script \(script.name) returned \(code)")
+        }
+    }
+
+    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
+        rememberBeating(member)
+        _ = try await client.request(
+            RedisCommand("PSETEX", keys.beat(member), milliseconds(membershipTTL), RedisKeys.beatValue)
+        )
+    }
+
+    public func changeSignal(for group: GroupID) -> ChangeBroadcast? {
+        notifications.groupSignal(group)
+    }
+
+    // MARK: Helpers
+
+    /// tooz refuses this member id: it is the hash field that marks a group as created.
+    private func checkMemberName(_ member: MemberID) throws(ToozError) {
+        if member.rawValue == RedisKeys.createdField {
+            throw ToozError(
+                .invalidArgument,
+                "member id \(RedisKeys.createdField.debugDescription) is reserved by tooz's Redis layout"
+            )
+        }
+    }
+
+    private func decodeCapabilities(_ reply: RESPValue, of member: MemberID, in group: GroupID) throws(ToozError) -> Capabilities {
+        guard case .bulkString(.some(let buffer)) = reply else {
+            throw ToozError(.backendError, "the capabilities of \(member) in \(group) are not a string")
+        }
+        do {
+            return try OsloMsgPack.decode(Array(buffer.readableBytesView))
+        } catch {
+            throw ToozError(
+                .serializationFailed,
+                "the capabilities of \(member) in \(group) are not oslo msgpack: \(error.message)"
+            )
+        }
+    }
+}
