@@ -20,6 +20,32 @@ enum InteropEnvironment {
     static let notConfigured =
         "TOOZ_PYTHON is not set: run scripts/test, which makes the Python tooz 9.1.0 venv and exports it"
 
+    /// The redis-server the Redis interop tests share, from `TOOZ_TEST_REDIS_URL`
+    /// (`redis://127.0.0.1:PORT`, which scripts/test exports after starting one on loopback).
+    static let redisURL: String? = variables["TOOZ_TEST_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Run the Redis interop tests when there is a server, and always under CI (where its
+    /// absence is a failure).
+    static let shouldRunRedis: Bool = redisURL != nil || isCI
+
+    static let redisNotConfigured =
+        "TOOZ_TEST_REDIS_URL is not set: run scripts/test, which starts a redis-server on loopback and exports its URL"
+
+    /// The Redis URL with `options` (`"timeout=5&lock_timeout=2"`) appended, or a failure that
+    /// explains how to get a server (reached only under CI).
+    static func requireRedisURL(_ options: String = "") throws -> String {
+        guard let base = redisURL else {
+            throw InteropSetupError(
+                "\(redisNotConfigured). CI=true, so the Redis interop tests fail instead of being skipped; scripts/test's output says why redis-server did not start."
+            )
+        }
+        guard base.hasPrefix("redis://") else {
+            throw InteropSetupError("TOOZ_TEST_REDIS_URL=\(base) is not a redis:// URL")
+        }
+        if options.isEmpty { return base }
+        return base + (base.contains("?") ? "&" : "?") + options
+    }
+
     /// The helper the tests drive: `TOOZ_PEER_SCRIPT`, else scripts/interop/tooz_peer.py in
     /// this checkout.
     static let peerScript: String = {
@@ -61,6 +87,17 @@ extension Trait where Self == ConditionTrait {
         .enabled(
             if: InteropEnvironment.shouldRun,
             "TOOZ_PYTHON is not set: run scripts/test, which makes the Python tooz 9.1.0 venv and exports it"
+        )
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Skips the test, with the reason, when `TOOZ_TEST_REDIS_URL` is not set and `CI=true`
+    /// is not either; under CI the test runs and fails on the missing server.
+    static var requiresRedisServer: Self {
+        .enabled(
+            if: InteropEnvironment.shouldRunRedis,
+            "TOOZ_TEST_REDIS_URL is not set: run scripts/test, which starts a redis-server on loopback and exports its URL"
         )
     }
 }

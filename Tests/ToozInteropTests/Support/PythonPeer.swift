@@ -99,6 +99,15 @@ final class PythonPeer: Sendable {
         await connection.terminate()
     }
 
+    /// Kills the peer with SIGKILL, without `stop()`: its beat key, group memberships and locks
+    /// stay on the backend until they expire, as after a crash. ``shutdown()`` afterwards is
+    /// harmless.
+    func kill() async throws {
+        guard await connection.killHard() else {
+            throw PeerFailure(description: "Python peer \(name) was still running 10 s after SIGKILL")
+        }
+    }
+
     /// The last lines the peer logged, for failure messages.
     func logTail(lines: Int = 20) -> String { connection.logTail(lines: lines) }
 
@@ -296,6 +305,16 @@ final class PeerConnection: Sendable {
         finish()
     }
 
+    /// Ends the peer with SIGKILL, as a crash would: it releases nothing and stops nothing, so
+    /// what it held on the backend stays there until it expires. Returns whether it exited
+    /// within `limit`.
+    func killHard(within limit: Duration = .seconds(10)) async -> Bool {
+        deliver(SIGKILL)
+        let exited = await waitForExit(within: limit)
+        if exited { finish() }
+        return exited
+    }
+
     /// Signals the peer only while it runs: once Foundation has reaped it, its pid may be
     /// someone else's.
     private func deliver(_ signal: Int32) {
@@ -451,5 +470,97 @@ extension PythonPeer {
             timeout: .seconds(120)
         )
         return (result.array ?? []).map { Set($0.strings ?? []) }
+    }
+}
+
+// MARK: - Capabilities, groups, locks and leadership beyond the basics
+
+extension PythonPeer {
+    /// `update_capabilities(group, literal_eval(capabilities))`.
+    func updateCapabilities(_ group: String, capabilitiesLiteral: String) async throws {
+        try await call("update_capabilities", ["group": .string(group), "capabilities": .string(capabilitiesLiteral)])
+    }
+
+    /// `get_groups()`.
+    func groups() async throws -> Set<String> {
+        Set(try await call("get_groups").strings ?? [])
+    }
+
+    /// `get_lock(name).break_()`: whether a holder was removed.
+    func breakLock(_ lock: String) async throws -> Bool {
+        let result = try await call("lock_break", ["name": .string(lock)])
+        guard let broken = result.bool else { throw PeerFailure(description: "lock_break returned \(result)") }
+        return broken
+    }
+
+    /// `is_still_owner()` of the peer's lock object for `lock` (`false` when it has none).
+    func isStillOwner(_ lock: String) async throws -> Bool {
+        let result = try await call("lock_is_still_owner", ["name": .string(lock)])
+        guard let owner = result.bool else { throw PeerFailure(description: "lock_is_still_owner returned \(result)") }
+        return owner
+    }
+
+    /// A `LeaderElected` event the peer's callback saw.
+    struct Elected: Sendable, Hashable, CustomStringConvertible {
+        var group: String
+        var member: String
+        var description: String { "\(member) elected in \(group)" }
+    }
+
+    /// What one election round gave the peer.
+    struct Volunteering: Sendable, Equatable {
+        /// Whether the peer leads the group after the round.
+        var elected: Bool
+        /// The `LeaderElected` events this round fired.
+        var events: [Elected]
+    }
+
+    /// `watch_elected_as_leader(group, cb)` (once), then one `run_watchers()`.
+    func volunteer(_ group: String) async throws -> Volunteering {
+        let result = try await call("volunteer", ["group": .string(group)])
+        guard let elected = result["elected"]?.bool, let events = result["events"]?.array else {
+            throw PeerFailure(description: "volunteer returned \(result)")
+        }
+        return Volunteering(elected: elected, events: try events.map(Self.elected))
+    }
+
+    /// One `run_watchers()`; every `LeaderElected` the peer has seen so far, oldest first.
+    func runWatchers() async throws -> [Elected] {
+        let result = try await call("run_watchers")
+        guard let events = result.array else { throw PeerFailure(description: "run_watchers returned \(result)") }
+        return try events.map(Self.elected)
+    }
+
+    /// Whether the peer leads `group`: on redis, whether its leader lock still owns
+    /// `_tooz_leader_of_<g>_lock` on the server.
+    func isLeader(_ group: String) async throws -> Bool {
+        let result = try await call("is_leader", ["group": .string(group)])
+        guard let leads = result.bool else { throw PeerFailure(description: "is_leader returned \(result)") }
+        return leads
+    }
+
+    /// What ``standDown(_:)`` did.
+    struct StandDown: Sendable, Equatable {
+        var unwatched: Bool
+        var released: Bool
+        /// `leader_lock`, `stand_down_group_leader` or `none`.
+        var how: String
+    }
+
+    /// Stops running for `group` and gives its leadership up (on redis by releasing the
+    /// driver's leader lock, as `stop()` would).
+    func standDown(_ group: String) async throws -> StandDown {
+        let result = try await call("stand_down", ["group": .string(group)])
+        guard let unwatched = result["unwatched"]?.bool, let released = result["released"]?.bool,
+            let how = result["how"]?.string
+        else { throw PeerFailure(description: "stand_down returned \(result)") }
+        return StandDown(unwatched: unwatched, released: released, how: how)
+    }
+
+    private static func elected(_ json: JSONValue) throws -> Elected {
+        guard let group = json["group"]?.string, let member = json["member"]?.string else {
+            throw PeerFailure(description: "expected {group, member}, got \(json)")
+        }
+        return Elected(group: group, member: member)
     }
 }
