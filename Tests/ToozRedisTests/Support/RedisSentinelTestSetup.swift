@@ -27,11 +27,6 @@ final class RedisSentinelTestSetup: Sendable {
         self.sentinelPID = sentinelPID
     }
 
-    /// The tooz URL of the master through the sentinel.
-    func url(_ options: String) -> String {
-        "redis://127.0.0.1:\(sentinelPort)?sentinel=\(Self.masterName)&\(options)"
-    }
-
     /// Runs `body` with a running setup whose replica is in sync and known to the sentinel.
     static func with<T>(_ body: (RedisSentinelTestSetup) async throws -> T) async throws -> T {
         let master = try await RedisTestServer.start()
