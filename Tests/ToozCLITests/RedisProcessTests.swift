@@ -52,36 +52,10 @@ struct RedisProcessTests {
     @Test func concurrentLockedIncrementsNeverLoseAnUpdate() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        let processes = 4
-        let rounds = 10
-        let counter = scratch.path + "/counter"
-        let tokens = scratch.path + "/tokens"
-        try Platform.writeFile(counter, "0\n")
-        let increment = #"n=$(cat "$COUNTER"); sleep 0.002; echo $((n + 1)) > "$COUNTER"; echo "$TOOZ_FENCING_TOKEN" >> "$TOKENS""#
-        let loop = #"i=0; while [ $i -lt "$ROUNDS" ]; do "$TOOZ" lock --url "$URL" "$NAME" -- sh -c "$INCREMENT" || exit 1; i=$((i + 1)); done"#
-        let environment = [
-            "TOOZ": ToozProcess.executable, "URL": try Self.requireURL("timeout=10"), "NAME": Self.uniqueName("counter"),
-            "COUNTER": counter, "TOKENS": tokens, "INCREMENT": increment, "ROUNDS": String(rounds),
-        ]
-        let registry = ChildRegistry()
-        var loops: [ChildProcess] = []
-        do {
-            for _ in 0..<processes {
-                let child = try ChildProcess.spawn(["sh", "-c", loop], environment: environment, stdin: .null)
-                registry.add(child)
-                loops.append(child)
-            }
-            for child in loops {
-                #expect(try await child.wait() == .exited(0))
-            }
-        } catch {
-            await registry.killAll()
-            throw error
-        }
-        let final = Platform.readFile(counter)?.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(final == String(processes * rounds))
-        let fencing = (Platform.readFile(tokens) ?? "").split(separator: "\n").compactMap { UInt64($0) }
-        #expect(fencing.count == processes * rounds)
+        let run = LockedIncrements(processes: 4, rounds: 10)
+        let (final, fencing) = try await run.run(url: try Self.requireURL("timeout=10"), lockName: Self.uniqueName("counter"), in: scratch)
+        #expect(final == String(run.processes * run.rounds))
+        #expect(fencing.count == run.processes * run.rounds)
         #expect(zip(fencing, fencing.dropFirst()).allSatisfy { $0 < $1 }, "tokens in acquisition order: \(fencing)")
     }
 }

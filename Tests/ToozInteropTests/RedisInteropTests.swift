@@ -122,7 +122,8 @@ struct RedisInteropTests {
 
     @Test("A running Swift member is not pruned by Python's get_members over two membership TTLs")
     func runningSwiftMemberStays() async throws {
-        let ttlSeconds = 3
+        // 5 s, not less: on a loaded 2-core machine a renewal can run a second late.
+        let ttlSeconds = 5
         let url = try InteropEnvironment.requireRedisURL("timeout=\(ttlSeconds)")
         let group = uniqueName("redis-alive")
         let swiftMember = uniqueName("swift")
