@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # One `start_<backend>` function per server backend, started by scripts/test for each name in
-# TOOZ_TEST_BACKENDS (space-separated; default "redis", see scripts/test).
+# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper", see scripts/test).
 # The helpers and the contract are in scripts/lib/servers.sh. Sourced, not run.
 #
-# The shape of one, for the backends to come (zookeeper, etcd-server, memcached, postgresql,
+# The shape of one, for the backends to come (etcd-server, memcached, postgresql,
 # mariadb-server):
 #
 # start_memcached() {
@@ -58,4 +58,60 @@ start_redis() {
     export TOOZ_TEST_REDIS_URL="redis://127.0.0.1:$port"
     export TOOZ_TEST_REDIS_SOCKET="$socket"
     log "redis: $(redis-server --version | awk '{ sub(/^v=/, "", $3); print $3 }') at $TOOZ_TEST_REDIS_URL and $TOOZ_TEST_REDIS_SOCKET"
+}
+
+# zookeeper_srvr PORT: the reply of the ZooKeeper server on 127.0.0.1:PORT to the `srvr`
+# four-letter word (fails when nothing answers within 5 s).
+zookeeper_srvr() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf srvr >&3 && cat <&3' "$1" 2>/dev/null
+}
+
+# zookeeper_answers PORT: whether the ZooKeeper server on 127.0.0.1:PORT serves: `srvr` reports
+# a mode. An open port is not enough: a server that is still loading its data (or has no
+# quorum) accepts connections and answers that it is not serving requests.
+zookeeper_answers() {
+    local reply
+    reply=$(zookeeper_srvr "$1") || return 1
+    [[ $reply == *"Mode: "* ]]
+}
+
+# start_zookeeper: a throwaway standalone ZooKeeper server on 127.0.0.1, run in the foreground
+# from the Debian package's jars (the system service is never used), with its data in this
+# run's temp dir. Exports TOOZ_TEST_ZOOKEEPER_URL (zookeeper://127.0.0.1:PORT); the URL is not
+# added to TOOZ_TEST_URLS until the zookeeper:// backend exists. The ZooKeeper client tests
+# start their own servers (standalone and a three-server ensemble) from the same jars.
+start_zookeeper() {
+    ensure_debian_packages zookeeper || return 1
+    local jar=/usr/share/java/zookeeper.jar classpath port dir version
+    [[ -r $jar ]] || {
+        warn "zookeeper: $jar is missing (package zookeeper)"
+        return 1
+    }
+    # The jar's manifest lists the jars it needs; an slf4j binding sends the log to our file.
+    classpath=$jar
+    [[ -r /usr/share/java/slf4j-simple.jar ]] && classpath+=":/usr/share/java/slf4j-simple.jar"
+    port=$(free_port) || return 1
+    dir=$(new_data_dir zookeeper) || return 1
+    # A short tick, so that tests may ask for sessions from 1 s; sessions up to 60 s.
+    cat >"$dir/zoo.cfg" <<EOF || return 1
+tickTime=500
+minSessionTimeout=1000
+maxSessionTimeout=60000
+dataDir=$dir/data
+clientPort=$port
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,wchs
+EOF
+    start_server zookeeper "$dir/server.log" java \
+        -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        -Djava.net.preferIPv4Stack=true \
+        -Dzookeeper.jmx.log4j.disable=true \
+        -cp "$classpath" \
+        org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" || return 1
+    wait_until zookeeper 60 zookeeper_answers "$port" || return 1
+    export TOOZ_TEST_ZOOKEEPER_URL="zookeeper://127.0.0.1:$port"
+    version=$(zookeeper_srvr "$port" | sed -n 's/^Zookeeper version: \([^-,]*\).*/\1/p') || true
+    log "zookeeper: ${version:-unknown version} at $TOOZ_TEST_ZOOKEEPER_URL"
 }

@@ -168,6 +168,8 @@ package struct ZooKeeperSessionStateMachine<RequestContext> {
     private var pingsInFlight = CircularBuffer<Duration>()
     private var unsent = CircularBuffer<Unsent>()
     private var deadlines: [Timer: Duration] = [:]
+    /// Credentials added with ``addAuthentication(_:)``, sent after every later handshake too.
+    private var addedAuthPackets: [ZooKeeperAuthPacket] = []
 
     package init(configuration: Configuration) {
         self.configuration = configuration
@@ -325,6 +327,21 @@ package struct ZooKeeperSessionStateMachine<RequestContext> {
         }
     }
 
+    /// Adds credentials to the session (the Java client's `addAuthInfo`): sent at once when
+    /// connected, and after every later handshake, so a reconnect keeps the identity. A refusal
+    /// ends the session with ``Action/authenticationFailed``, as for the configured credentials.
+    package mutating func addAuthentication(_ packet: ZooKeeperAuthPacket) -> [Action] {
+        switch self.phase {
+        case .closing, .closed, .authenticationFailed:
+            return []
+        case .idle, .waitingForTransport, .handshaking, .connected, .expired:
+            break
+        }
+        self.addedAuthPackets.append(packet)
+        guard case .connected = self.phase else { return [] }
+        return [.send(Self.frame(xid: ZooKeeperXid.auth, type: .auth, body: packet))]
+    }
+
     /// Ends the session: a `closeSession` request when connected (the server then deletes the
     /// session's ephemeral nodes at once), else just the connection.
     package mutating func close(now: Duration) -> [Action] {
@@ -405,7 +422,7 @@ package struct ZooKeeperSessionStateMachine<RequestContext> {
         } else {
             actions.append(.sessionEstablished(session))
         }
-        for packet in self.configuration.authPackets {
+        for packet in self.configuration.authPackets + self.addedAuthPackets {
             actions.append(.send(Self.frame(xid: ZooKeeperXid.auth, type: .auth, body: packet)))
         }
         if resumed {
