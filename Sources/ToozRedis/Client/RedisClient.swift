@@ -228,7 +228,14 @@ package final class RedisClient: Sendable {
         if case .failure(let error) = outcome {
             logger.debug("redis connection attempt failed", metadata: ["error": "\(error)"])
         }
-        for waiter in waiters { waiter.resume(with: outcome) }
+        // The connecting task's own cancellation is not the waiters': they get a plain failure.
+        let forWaiters: Result<RedisConnection, any Error> =
+            if case .failure(let error) = outcome, error is CancellationError {
+                .failure(ToozError(.connectionFailed, "the attempt to connect to \(target) was abandoned; try again"))
+            } else {
+                outcome
+            }
+        for waiter in waiters { waiter.resume(with: forWaiters) }
         return (outcome, nil)
     }
 
