@@ -69,7 +69,7 @@ let package = Package(
         // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
         .target(
             name: "ToozBackends",
-            dependencies: ["Tooz", "ToozLocal", "ToozRedis"],
+            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -106,6 +106,7 @@ let package = Package(
             name: "ToozZooKeeperTests",
             dependencies: [
                 "ToozZooKeeper",
+                "ToozBackends",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -116,7 +117,9 @@ let package = Package(
         .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
         .testTarget(
             name: "ToozInteropTests",
-            dependencies: ["ToozBackends", "ToozRedis", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ToozBackends", "ToozRedis", "ToozZooKeeper", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI"], swiftSettings: strictSettings),
