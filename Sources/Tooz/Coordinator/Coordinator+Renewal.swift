@@ -11,6 +11,7 @@ extension Coordinator {
                 state.renewalWakeUpAt = nil
                 return Array(state.leases.values)
             }
+            await retryAbandonedReleases()
             let now = clock.now()
             for lease in leases {
                 if let change = lease.update({ $0.tick(now: now) }) { noteLeaseChange(lease, change) }
@@ -103,7 +104,31 @@ extension Coordinator {
         do {
             return try await backend.release(lease.key, grant: lease.grant)
         } catch {
+            // A lease whose release failed must not outlive its holder's interest in it: on a
+            // session-bound store (ZooKeeper) the lock node would stay as long as the session
+            // does. Token-compared releases (TTL backends) are safe to retry later.
+            if info.leaseKind == .ttl {
+                state.withLock { $0.abandonedReleases[lease.grant.owner.token] = (lease.key, lease.grant) }
+            }
             throw ToozError.wrap(error, "could not release \(lease.key) on the \(info.name) backend")
+        }
+    }
+
+    /// Retries the releases that failed, until the backend answers (released, or not ours any
+    /// more). A grant is never retried while we hold the same key again.
+    private func retryAbandonedReleases() async {
+        let pending = state.withLock { state -> [(key: LockKey, grant: LockGrant)] in
+            let heldKeys = Set(state.leases.values.map(\.key))
+            return state.abandonedReleases.values.filter { !heldKeys.contains($0.key) }
+        }
+        for (key, grant) in pending {
+            do {
+                _ = try await backend.release(key, grant: grant)
+                state.withLock { _ = $0.abandonedReleases.removeValue(forKey: grant.owner.token) }
+            } catch {
+                if error is CancellationError { return }
+                logger.debug("retrying a failed release failed", metadata: ["tooz_lock": "\(key)", "error": "\(error)"])
+            }
         }
     }
 }

@@ -46,6 +46,8 @@ public final class Coordinator: Service, Sendable {
         var leases: [ObjectIdentifier: Lease] = [:]
         /// When the renewal loop will next look at the leases; `nil` while it is computing that.
         var renewalWakeUpAt: Duration?
+        /// Releases that failed, by grant token, retried by the renewal loop (TTL backends only).
+        var abandonedReleases: [String: (key: LockKey, grant: LockGrant)] = [:]
         var jobs: AsyncStream<HostedJob>.Continuation?
     }
 
