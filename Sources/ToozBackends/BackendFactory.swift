@@ -2,11 +2,12 @@ import Logging
 @_exported import Tooz
 import ToozLocal
 import ToozRedis
+import ToozZooKeeper
 
 /// Builds backends from tooz URLs: the one place that knows every scheme.
 public enum BackendFactory {
     /// Every scheme this build understands, for error messages.
-    public static let schemes = ["memory", "file", "ipc", "redis"]
+    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo"]
 
     /// Parses `url` and builds its backend with the configuration its options ask for.
     ///
@@ -25,6 +26,8 @@ public enum BackendFactory {
             return (backend, configuration)
         case "redis":
             return try RedisBackends.make(parsed)
+        case "zookeeper", "kazoo":
+            return try ZooKeeperBackends.make(parsed)
         default:
             if let local = try LocalBackends.make(parsed) { return local }
             throw ToozError(

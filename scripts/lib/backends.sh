@@ -78,8 +78,8 @@ zookeeper_answers() {
 
 # start_zookeeper: a throwaway standalone ZooKeeper server on 127.0.0.1, run in the foreground
 # from the Debian package's jars (the system service is never used), with its data in this
-# run's temp dir. Exports TOOZ_TEST_ZOOKEEPER_URL (zookeeper://127.0.0.1:PORT); the URL is not
-# added to TOOZ_TEST_URLS until the zookeeper:// backend exists. The ZooKeeper client tests
+# run's temp dir. Exports TOOZ_TEST_ZOOKEEPER_URL (zookeeper://127.0.0.1:PORT) and adds it to
+# TOOZ_TEST_URLS for the conformance suite. The ZooKeeper client tests
 # start their own servers (standalone and a three-server ensemble) from the same jars.
 start_zookeeper() {
     ensure_debian_packages zookeeper || return 1
@@ -112,6 +112,7 @@ EOF
         org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" || return 1
     wait_until zookeeper 60 zookeeper_answers "$port" || return 1
     export TOOZ_TEST_ZOOKEEPER_URL="zookeeper://127.0.0.1:$port"
+    add_test_url "$TOOZ_TEST_ZOOKEEPER_URL"
     version=$(zookeeper_srvr "$port" | sed -n 's/^Zookeeper version: \([^-,]*\).*/\1/p') || true
     log "zookeeper: ${version:-unknown version} at $TOOZ_TEST_ZOOKEEPER_URL"
 }
