@@ -261,6 +261,10 @@ class Peer:
     # `_tooz_leader_of_<g>_lock`) for each group with election hooks, and fires
     # LeaderElected once when it wins. The won lock sits in the driver's
     # `_acquired_locks`, where heartbeat() refreshes it and stop() releases it.
+    # On zookeeper every round does a non-blocking acquire of the kazoo Lock at
+    # `/<ns>/<g>/leader` (identifier: the member id), kept per group in the
+    # driver's `_leader_locks`; stand_down_group_leader releases it, and
+    # answers True whenever that lock object exists, held or not.
 
     def _on_elected(self, event: Any) -> None:
         self.elected.append({"group": _text(event.group_id), "member": _text(event.member_id)})
@@ -297,13 +301,38 @@ class Peer:
         self.coordinator.run_watchers()
         return list(self.elected)
 
+    def _kazoo_leader_lock(self, group: str) -> Any:
+        """On zookeeper, the driver's kazoo Lock for `group` (None before any
+        election or get_leader made one)."""
+        locks = getattr(self.coordinator, "_leader_locks", None)
+        return None if locks is None else locks.get(_b(group))
+
     def op_is_leader(self, group: str) -> bool:
         """Whether this peer leads `group`: on redis, whether a leader lock it
-        won still owns `_tooz_leader_of_<g>_lock` on the server; elsewhere,
-        whether it was elected and has not stood down."""
+        won still owns `_tooz_leader_of_<g>_lock` on the server; on zookeeper,
+        whether the driver's kazoo lock for `/<ns>/<g>/leader` counts as
+        acquired and its contender node is still on the server with our
+        identifier; elsewhere, whether it was elected and has not stood down."""
         if self._tracks_leader_locks():
             return any(lock.is_still_owner() for lock in self._leader_locks(group))
+        if hasattr(self.coordinator, "_leader_locks"):
+            lock = self._kazoo_leader_lock(group)
+            if lock is None or not lock.is_acquired or not lock.node:
+                return False
+            from kazoo.exceptions import NoNodeError
+
+            try:
+                data, _ = lock.client.get(lock.path + "/" + lock.node)
+            except NoNodeError:
+                return False
+            return bool(data == lock.data)
         return any(e["group"] == group for e in self.elected) and group in self.election_callbacks
+
+    def op_get_leader(self, group: str) -> str | None:
+        """`get_leader(group)`: the leader's member id, or None. On zookeeper
+        this is the data of the first contender under `/<ns>/<g>/leader`, and
+        (tooz's sharp edge) it creates that node, and the group, if missing."""
+        return _text(self.coordinator.get_leader(_b(group)).get())
 
     def op_stand_down(self, group: str) -> dict[str, Any]:
         """Stops running for `group` and gives leadership up.
@@ -330,6 +359,43 @@ class Peer:
             return {"unwatched": unwatched, "released": released, "how": "stand_down_group_leader"}
         except tooz.NotImplemented:
             return {"unwatched": unwatched, "released": False, "how": "none"}
+
+    # Raw ZooKeeper reads -----------------------------------------------------
+    #
+    # Through the driver's own kazoo client, so a test can check the znodes
+    # swift-tooz writes against the layout Python tooz reads, and say exactly
+    # what is on the server when something disagrees.
+
+    def _kazoo(self) -> Any:
+        client = getattr(self.coordinator, "_coord", None)
+        if client is None or not hasattr(client, "get_children"):
+            raise ValueError("raw znode reads need a zookeeper:// peer")
+        return client
+
+    def op_zk_children(self, path: str) -> list[str] | None:
+        """The sorted child names of `path`, or None when it does not exist."""
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            return sorted(self._kazoo().get_children(path))
+        except NoNodeError:
+            return None
+
+    def op_zk_get(self, path: str) -> dict[str, Any] | None:
+        """`path`'s data (hex) and stat, or None when it does not exist."""
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, stat = self._kazoo().get(path)
+        except NoNodeError:
+            return None
+        return {
+            "data": (data or b"").hex(),
+            "czxid": stat.czxid,
+            # The owner session id does not survive JSON's doubles: say only whether there is one.
+            "ephemeral": stat.ephemeralOwner != 0,
+            "num_children": stat.numChildren,
+        }
 
     # Placement -------------------------------------------------------------
 
@@ -386,6 +452,10 @@ def hello() -> dict[str, Any]:
     except ImportError as exc:
         info["sysv_ipc"] = None
         info["sysv_ipc_error"] = str(exc)
+    try:
+        info["kazoo"] = metadata.version("kazoo")
+    except metadata.PackageNotFoundError:
+        info["kazoo"] = None
     return info
 
 

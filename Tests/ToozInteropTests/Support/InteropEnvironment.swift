@@ -46,6 +46,33 @@ enum InteropEnvironment {
         return base + (base.contains("?") ? "&" : "?") + options
     }
 
+    /// The ZooKeeper server the ZooKeeper interop tests share, from `TOOZ_TEST_ZOOKEEPER_URL`
+    /// (`zookeeper://127.0.0.1:PORT`, which scripts/test exports after starting a standalone
+    /// server on loopback).
+    static let zooKeeperURL: String? = variables["TOOZ_TEST_ZOOKEEPER_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Run the ZooKeeper interop tests when there is a server, and always under CI (where its
+    /// absence is a failure).
+    static let shouldRunZooKeeper: Bool = zooKeeperURL != nil || isCI
+
+    static let zooKeeperNotConfigured =
+        "TOOZ_TEST_ZOOKEEPER_URL is not set: run scripts/test, which starts a ZooKeeper server on loopback and exports its URL"
+
+    /// The ZooKeeper URL with `options` (`"timeout=4"`) appended, or a failure that explains how
+    /// to get a server (reached only under CI).
+    static func requireZooKeeperURL(_ options: String = "") throws -> String {
+        guard let base = zooKeeperURL else {
+            throw InteropSetupError(
+                "\(zooKeeperNotConfigured). CI=true, so the ZooKeeper interop tests fail instead of being skipped; scripts/test's output says why the ZooKeeper server did not start."
+            )
+        }
+        guard base.hasPrefix("zookeeper://") || base.hasPrefix("kazoo://") else {
+            throw InteropSetupError("TOOZ_TEST_ZOOKEEPER_URL=\(base) is not a zookeeper:// URL")
+        }
+        if options.isEmpty { return base }
+        return base + (base.contains("?") ? "&" : "?") + options
+    }
+
     /// The helper the tests drive: `TOOZ_PEER_SCRIPT`, else scripts/interop/tooz_peer.py in
     /// this checkout.
     static let peerScript: String = {
@@ -98,6 +125,17 @@ extension Trait where Self == ConditionTrait {
         .enabled(
             if: InteropEnvironment.shouldRunRedis,
             "TOOZ_TEST_REDIS_URL is not set: run scripts/test, which starts a redis-server on loopback and exports its URL"
+        )
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Skips the test, with the reason, when `TOOZ_TEST_ZOOKEEPER_URL` is not set and `CI=true`
+    /// is not either; under CI the test runs and fails on the missing server.
+    static var requiresZooKeeperServer: Self {
+        .enabled(
+            if: InteropEnvironment.shouldRunZooKeeper,
+            "TOOZ_TEST_ZOOKEEPER_URL is not set: run scripts/test, which starts a ZooKeeper server on loopback and exports its URL"
         )
     }
 }

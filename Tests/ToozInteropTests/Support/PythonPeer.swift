@@ -557,10 +557,64 @@ extension PythonPeer {
         return StandDown(unwatched: unwatched, released: released, how: how)
     }
 
+    /// `get_leader(group)`: the leader's member id, or `nil`. On zookeeper it reads the first
+    /// contender under `/tooz/<g>/leader`, and creates that node (and the group) when missing.
+    func leader(of group: String) async throws -> String? {
+        let result = try await call("get_leader", ["group": .string(group)])
+        if result == .null { return nil }
+        guard let leader = result.string else { throw PeerFailure(description: "get_leader returned \(result)") }
+        return leader
+    }
+
     private static func elected(_ json: JSONValue) throws -> Elected {
         guard let group = json["group"]?.string, let member = json["member"]?.string else {
             throw PeerFailure(description: "expected {group, member}, got \(json)")
         }
         return Elected(group: group, member: member)
+    }
+}
+
+// MARK: - Raw ZooKeeper reads (zookeeper:// peers only)
+
+extension PythonPeer {
+    /// A znode as kazoo reads it.
+    struct ZNode: Sendable, Equatable {
+        var data: [UInt8]
+        /// The zxid of the transaction that created it.
+        var czxid: Int64
+        /// Whether a session owns it (it goes when that session ends).
+        var isEphemeral: Bool
+        var childCount: Int
+    }
+
+    /// The sorted child names of `path`, or `nil` when it does not exist.
+    func zooKeeperChildren(_ path: String) async throws -> [String]? {
+        let result = try await call("zk_children", ["path": .string(path)])
+        if result == .null { return nil }
+        guard let names = result.strings else { throw PeerFailure(description: "zk_children returned \(result)") }
+        return names
+    }
+
+    /// `path`'s data and stat, or `nil` when it does not exist.
+    func zooKeeperNode(_ path: String) async throws -> ZNode? {
+        let result = try await call("zk_get", ["path": .string(path)])
+        if result == .null { return nil }
+        guard let hex = result["data"]?.string, let czxid = result["czxid"]?.int,
+            let ephemeral = result["ephemeral"]?.bool, let children = result["num_children"]?.int
+        else { throw PeerFailure(description: "zk_get returned \(result)") }
+        return ZNode(data: try Self.bytes(fromHex: hex), czxid: Int64(czxid), isEphemeral: ephemeral, childCount: children)
+    }
+
+    private static func bytes(fromHex hex: String) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            guard let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex),
+                let byte = UInt8(hex[index..<next], radix: 16)
+            else { throw PeerFailure(description: "bad hex \(hex)") }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
     }
 }
