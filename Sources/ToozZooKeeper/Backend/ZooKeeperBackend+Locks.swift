@@ -115,9 +115,9 @@ extension ZooKeeperBackend {
         guard let node = withState({ $0.grants.removeValue(forKey: grant.owner.token) }) else { return false }
         let client = try client()
         do {
-            // Only our own node, and only the one created by this acquisition.
-            guard let stat = try await client.exists(node.path), stat.czxid == node.czxid else { return false }
-            try await client.delete(node.path, version: stat.version)
+            // The path is ours alone: the server never hands out a sequential name twice, so
+            // deleting it needs no prior read (kazoo's release is the same single delete).
+            try await client.delete(node.path)
             return true
         } catch where Self.code(error) == .noNode {
             return false
