@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+
+@testable import ToozCLI
+
+/// The ZooKeeper server scripts/test starts, if any.
+enum ZooKeeperServerURL {
+    static let value = ProcessInfo.processInfo.environment["TOOZ_TEST_ZOOKEEPER_URL"].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+/// `tooz` processes on the real ZooKeeper that scripts/test starts (`TOOZ_TEST_ZOOKEEPER_URL`):
+/// a holder killed with SIGKILL loses its lock when its session expires, and the next waiter
+/// gets it; concurrent processes never lose an update.
+@Suite(.enabled(if: ZooKeeperServerURL.value != nil || RedisServerURL.isCI, "TOOZ_TEST_ZOOKEEPER_URL is not set: run scripts/test"))
+struct ZooKeeperProcessTests {
+    private static func requireURL(_ options: String) throws -> String {
+        let base = try #require(
+            ZooKeeperServerURL.value, "CI=true but TOOZ_TEST_ZOOKEEPER_URL is not set: scripts/test could not start ZooKeeper"
+        )
+        return base + (base.contains("?") ? "&" : "?") + options
+    }
+
+    private static func uniqueName(_ base: String) -> String {
+        "cli-zk-\(base)-\(Platform.processID)-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    @Test func killingAHolderWithSIGKILLHandsTheLockToTheWaiterWhenItsSessionExpires() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let url = try Self.requireURL("timeout=4")
+        let name = Self.uniqueName("kill")
+        let pidFile = scratch.path + "/command.pid"
+        let holder = try ToozProcess.start([
+            "lock", "--url", url, name, "--", "sh", "-c", "echo $$ > '\(pidFile)'; exec sleep 100",
+        ])
+        defer { holder.cleanUp() }
+        try await eventually("the holder to start its command") { readPID(pidFile) != nil }
+        let commandPID = try #require(readPID(pidFile))
+        defer { Platform.send(SIGKILL, to: commandPID) }
+
+        let waiter = try ToozProcess.start(["lock", "--url", url, "--wait", "60", name, "--", "true"])
+        defer { waiter.cleanUp() }
+        holder.child.signal(SIGKILL)
+        #expect(try await holder.wait() == .signalled(SIGKILL))
+        // The killed holder's ephemeral node goes with its session; the waiter's watch fires.
+        #expect(try await waiter.wait() == .exited(0), "stderr: \(waiter.stderr)")
+    }
+
+    @Test func concurrentLockedIncrementsNeverLoseAnUpdate() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let run = LockedIncrements(processes: 4, rounds: 10)
+        let (final, fencing) = try await run.run(url: try Self.requireURL("timeout=10"), lockName: Self.uniqueName("counter"), in: scratch)
+        #expect(final == String(run.processes * run.rounds))
+        #expect(fencing.count == run.processes * run.rounds)
+        #expect(zip(fencing, fencing.dropFirst()).allSatisfy { $0 < $1 }, "tokens in acquisition order: \(fencing)")
+    }
+}
