@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+import ToozBackends
+@testable import ToozZooKeeper
+
+/// A coordinator whose ZooKeeper session expires: every lease is lost, the client opens a new
+/// session, and the heartbeat puts the member back into the groups it had joined.
+@Suite(
+    "ZooKeeper session expiry",
+    .serialized,
+    .enabled(if: ZooKeeperTestServer.testsEnabled, "java or Debian's zookeeper jars are missing (apt-get install zookeeper)"),
+    .timeLimit(.minutes(3))
+)
+struct ZooKeeperSessionExpiryTests {
+    @Test func leasesAreLostAndTheMemberRejoinsOnANewSession() async throws {
+        try await ZooKeeperTestServer.withServer { server in
+            let (backend, configuration) = try BackendFactory.makeBackend(url: server.url + "?timeout=3")
+            let zooKeeper = try #require(backend as? ZooKeeperBackend)
+            let coordinator = try Coordinator(backend: backend, member: "survivor", configuration: configuration)
+            try await coordinator.withRunning {
+                try await coordinator.createGroup("expiring")
+                try await coordinator.join("expiring", capabilities: ["generation": 1])
+                let lease = try #require(try await coordinator.lock(named: "expiring-lock").tryAcquire())
+                let firstSession = try #require(try zooKeeper.client().session?.id)
+
+                // A stopped server cannot answer pings: past the session timeout, the client
+                // gives the session up, and the server expires it when it runs again.
+                server.pause()
+                var waited = Duration.zero
+                while !(lease.state == .lost(.expired) || lease.state == .lost(.revoked)), waited < .seconds(30) {
+                    try await Task.sleep(for: .milliseconds(100))
+                    waited += .milliseconds(100)
+                }
+                server.resume()
+                #expect(!lease.state.isUsable, "the lease must be lost when the session is: \(lease.state)")
+
+                // A new session, and the member is back with its capabilities.
+                let deadline = ContinuousClock.now + .seconds(60)
+                var members: [MemberID: Capabilities] = [:]
+                while ContinuousClock.now < deadline {
+                    if let session = try? zooKeeper.client().session?.id, session != firstSession,
+                        let read = try? await coordinator.membersWithCapabilities(of: "expiring"), read["survivor"] != nil
+                    {
+                        members = read
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(members == ["survivor": ["generation": 1]])
+                #expect(try zooKeeper.client().session?.id != firstSession)
+                // The lock is free again once the server has expired the old session (we gave
+                // it up first: our deadline is earlier than the server's, on purpose).
+                let again = try await coordinator.lock(named: "expiring-lock").acquire(wait: .upTo(.seconds(60)))
+                #expect(again.fencingToken > lease.fencingToken)
+                #expect(try await again.release())
+            }
+        }
+    }
+}
