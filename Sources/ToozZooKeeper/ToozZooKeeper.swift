@@ -11,8 +11,8 @@ public enum ZooKeeperBackends {
     /// the smallest of `membership_timeout`, `lock_timeout` and `leader_timeout` when one of
     /// them is given and shorter. The membership, lock and leader TTLs are all set to it, so the
     /// core checks each lease every third of the session timeout and gives it up at the
-    /// session's own deadline. Waiters are woken by watches, so `lock_poll_interval` defaults to
-    /// one second (a safety net only).
+    /// session's own deadline. Waiters and event streams are woken by watches, so
+    /// `lock_poll_interval` defaults to one second and `poll_interval` to 30 seconds (safety nets).
     ///
     /// - Throws: `invalidConfiguration` for a bad URL or option; `notImplemented` for `use_ssl`.
     public static func make(
@@ -30,6 +30,9 @@ public enum ZooKeeperBackends {
         coordination.lockTTL = sessionTimeout
         coordination.leaderTTL = sessionTimeout
         if url.option("lock_poll_interval") == nil { coordination.lockPollInterval = .seconds(1) }
+        // Membership and leadership changes are pushed by watches; the periodic re-read of a
+        // watched group is only a safety net, so it can be rare.
+        if url.option("poll_interval") == nil { coordination.eventPollInterval = .seconds(30) }
         var client = try ZooKeeperClientConfiguration(url: parsed)
         client.sessionTimeout = sessionTimeout
         let backend = ZooKeeperBackend(url: parsed, clientConfiguration: client, logger: logger)
