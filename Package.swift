@@ -95,6 +95,7 @@ let package = Package(
             dependencies: [
                 "ToozRedis",
                 "ToozBackends",
+                "ToozServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -102,11 +103,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Throwaway servers for the server tests: spawn, reap, pid files for scripts/test.
+        .target(name: "ToozServerTestSupport", path: "Tests/ToozServerTestSupport", swiftSettings: strictSettings),
         .testTarget(
             name: "ToozZooKeeperTests",
             dependencies: [
                 "ToozZooKeeper",
                 "ToozBackends",
+                "ToozServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

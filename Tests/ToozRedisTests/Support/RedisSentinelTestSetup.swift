@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import Logging
+import ToozServerTestSupport
 import Testing
 import ToozRedis
 
@@ -69,10 +70,9 @@ final class RedisSentinelTestSetup: Sendable {
             """
         try configuration.write(toFile: directory + "/sentinel.conf", atomically: true, encoding: .utf8)
         let executable = RedisTestServer.executable ?? "redis-server"
-        let pid = try RedisTestServer.spawn(
+        let pid = try ServerProcess.spawn(
             [executable, directory + "/sentinel.conf", "--sentinel"], output: directory + "/sentinel.out"
         )
-        RedisTestServer.recordPID(pid)
         let setup = RedisSentinelTestSetup(
             master: master, replica: replica, sentinelPort: port, sentinelDirectory: directory, sentinelPID: pid
         )
@@ -121,19 +121,7 @@ final class RedisSentinelTestSetup: Sendable {
     }
 
     func stop() async {
-        kill(sentinelPID, SIGTERM)
-        var status: Int32 = 0
-        let deadline = ContinuousClock.now + .seconds(5)
-        var reaped = false
-        while ContinuousClock.now < deadline {
-            if waitpid(sentinelPID, &status, WNOHANG) == sentinelPID { reaped = true; break }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        if !reaped {
-            kill(sentinelPID, SIGKILL)
-            _ = waitpid(sentinelPID, &status, 0)
-        }
-        RedisTestServer.forgetPID(sentinelPID)
+        await ServerProcess.stop(sentinelPID)
         RedisTestServer.removeTree(sentinelDirectory)
         await master.stopAndRemove()
         await replica.stopAndRemove()

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import ToozServerTestSupport
 import Synchronization
 import ToozRedis
 
@@ -106,14 +107,7 @@ final class RedisTestServer: Sendable {
         executable != nil || ProcessInfo.processInfo.environment["CI"] == "true"
     }
 
-    static func findExecutable(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(name)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return nil
-    }
+    static func findExecutable(_ name: String) -> String? { ServerProcess.findExecutable(name) }
 
     // MARK: - Lifecycle
 
@@ -226,9 +220,8 @@ final class RedisTestServer: Sendable {
     }
 
     private func launch() async throws {
-        let pid = try Self.spawn(self.commandLine, output: self.directory + "/redis.out")
+        let pid = try ServerProcess.spawn(self.commandLine, output: self.directory + "/redis.out")
         self.process.withLock { $0 = pid }
-        Self.recordPID(pid)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if self.reap(pid, blocking: false) {
@@ -249,116 +242,36 @@ final class RedisTestServer: Sendable {
 
     /// Reaps `pid` if it ended; `true` once it is gone (and forgotten).
     private func reap(_ pid: pid_t, blocking: Bool) -> Bool {
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
-        guard result == pid || (result == -1 && errno == ECHILD) else { return false }
+        guard ServerProcess.reap(pid, blocking: blocking) else { return false }
         self.process.withLock { if $0 == pid { $0 = nil } }
-        Self.forgetPID(pid)
         return true
     }
 
-    static func spawn(_ arguments: [String], output: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // The test runner may ignore or block signals; the server must get SIGTERM normally.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, number) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            throw Failure.didNotStart("\(arguments[0]): \(String(cString: strerror(result)))")
-        }
-        return pid
-    }
 
     /// Runs a helper program (openssl) to completion; throws when it fails.
     static func run(_ arguments: [String], in directory: String) throws {
         let output = directory + "/command.out"
         var line = arguments
         line[0] = findExecutable(arguments[0]) ?? arguments[0]
-        let pid = try spawn(line, output: output)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let status = try ServerProcess.runToCompletion(line, output: output)
         guard status == 0 else {
             let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
             throw Failure.didNotStart("\(arguments.joined(separator: " ")) failed (\(status)): \(text.suffix(400))")
         }
     }
 
-    // MARK: - pid files for scripts/test
 
-    private static var pidDirectory: String? {
-        ProcessInfo.processInfo.environment["TOOZ_TEST_TMP"].map { $0 + "/test-servers" }
-    }
 
-    static func recordPID(_ pid: pid_t) {
-        guard let directory = pidDirectory else { return }
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: "\(directory)/\(pid).pid", contents: Data("\(pid)\n".utf8))
-    }
-
-    static func forgetPID(_ pid: pid_t) {
-        guard let directory = pidDirectory else { return }
-        try? FileManager.default.removeItem(atPath: "\(directory)/\(pid).pid")
-    }
 
     // MARK: - Helpers
 
     /// A directory short enough for a unix socket path (at most 107 bytes).
-    static func makeTemporaryDirectory() throws -> String {
-        var base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-        if base.utf8.count > 60 { base = "/tmp" }
-        var template = Array((base + "/tooz-redis.XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw Failure.didNotStart("mkdtemp: \(String(cString: strerror(errno)))")
-        }
-        return String(cString: made)
-    }
+    static func makeTemporaryDirectory() throws -> String { try ServerProcess.makeTemporaryDirectory(prefix: "tooz-redis") }
 
-    static func removeTree(_ path: String) {
-        try? FileManager.default.removeItem(atPath: path)
-    }
+    static func removeTree(_ path: String) { ServerProcess.removeTree(path) }
 
     /// A loopback port nobody listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure.didNotStart("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw Failure.didNotStart("bind: \(String(cString: strerror(errno)))") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() throws -> Int { try ServerProcess.freePort() }
 
     /// Whether a server answers `PING` on the unix socket (any reply counts: `-NOAUTH` too).
     static func answers(unixSocket path: String) -> Bool {
