@@ -14,10 +14,7 @@ import ToozBackends
     .timeLimit(.minutes(3))
 )
 struct ZooKeeperInteropTests {
-    enum Creator: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        case swift, python
-        var testDescription: String { "\(rawValue) creates the group" }
-    }
+    typealias Creator = ServerGroupInterop.Creator
 
     /// tooz's namespace, the default of both sides.
     static let root = "/tooz"
@@ -34,57 +31,10 @@ struct ZooKeeperInteropTests {
             let coordinator = try Coordinator(url: url, member: MemberID(swiftMember))
             try await coordinator.withRunning {
                 let g = GroupID(group)
-                switch creator {
-                case .swift:
-                    try await coordinator.createGroup(g)
-                    // Python lists a group that Swift created before anyone joined it.
-                    #expect(try await python.groups().contains(group))
-                    try await coordinator.join(g, capabilities: GroupInteropTests.swiftCapabilities)
-                    try await python.joinGroup(group, capabilitiesLiteral: GroupInteropTests.pythonCapabilitiesLiteral)
-                case .python:
-                    try await python.createGroup(group)
-                    #expect(try await coordinator.groups().contains(g))
-                    try await python.joinGroup(group, capabilitiesLiteral: GroupInteropTests.pythonCapabilitiesLiteral)
-                    try await coordinator.join(g, capabilities: GroupInteropTests.swiftCapabilities)
-                }
-                #expect(try await coordinator.groups().contains(g))
-                #expect(try await python.groups().contains(group))
-
-                // Swift's view.
-                let seenBySwift = try await coordinator.membersWithCapabilities(of: g)
-                #expect(Set(seenBySwift.keys) == [MemberID(swiftMember), MemberID(pythonMember)])
-                #expect(seenBySwift[MemberID(pythonMember)] == GroupInteropTests.pythonCapabilities)
-                #expect(seenBySwift[MemberID(swiftMember)] == GroupInteropTests.swiftCapabilities)
-                #expect(try await coordinator.capabilities(of: MemberID(pythonMember), in: g) == GroupInteropTests.pythonCapabilities)
-
-                // Python's view.
-                #expect(try await python.members(of: group) == [swiftMember, pythonMember])
-                let swiftSeenByPython = try await python.capabilities(of: swiftMember, in: group)
-                #expect(swiftSeenByPython.repr == GroupInteropTests.swiftCapabilitiesRepr)
-                #expect(swiftSeenByPython.value == GroupInteropTests.swiftCapabilities)
-                let allSeenByPython = try await python.membersWithCapabilities(of: group)
-                #expect(Set(allSeenByPython.keys) == [swiftMember, pythonMember])
-                #expect(allSeenByPython[pythonMember]?.repr == GroupInteropTests.pythonCapabilitiesLiteral)
-                #expect(allSeenByPython[swiftMember]?.repr == GroupInteropTests.swiftCapabilitiesRepr)
-
-                // Updates show on the other side, both ways.
-                try await coordinator.updateCapabilities(RedisInteropTests.updatedSwiftCapabilities, in: g)
-                let updatedSwift = try await python.capabilities(of: swiftMember, in: group)
-                #expect(updatedSwift.repr == RedisInteropTests.updatedSwiftCapabilitiesRepr)
-                #expect(updatedSwift.value == RedisInteropTests.updatedSwiftCapabilities)
-                try await python.updateCapabilities(group, capabilitiesLiteral: RedisInteropTests.updatedPythonCapabilitiesLiteral)
-                #expect(try await coordinator.capabilities(of: MemberID(pythonMember), in: g) == RedisInteropTests.updatedPythonCapabilities)
-                let afterUpdates = try await coordinator.membersWithCapabilities(of: g)
-                #expect(afterUpdates[MemberID(pythonMember)] == RedisInteropTests.updatedPythonCapabilities)
-                #expect(afterUpdates[MemberID(swiftMember)] == RedisInteropTests.updatedSwiftCapabilities)
-
-                // Leaving shows on the other side, both ways.
-                try await coordinator.leave(g)
-                #expect(try await python.members(of: group) == [pythonMember])
-                try await coordinator.join(g, capabilities: GroupInteropTests.swiftCapabilities)
-                #expect(try await python.members(of: group) == [swiftMember, pythonMember])
-                try await python.leaveGroup(group)
-                #expect(try await coordinator.members(of: g) == [MemberID(swiftMember)])
+                try await ServerGroupInterop.membersCapabilitiesUpdatesAndLeaves(
+                    creator: creator, coordinator: coordinator, python: python,
+                    group: group, swiftMember: swiftMember, pythonMember: pythonMember
+                )
                 try await python.joinGroup(group, capabilitiesLiteral: nil)
 
                 // A Swift campaign puts kazoo's persistent `/tooz/<g>/leader` node under the group.
