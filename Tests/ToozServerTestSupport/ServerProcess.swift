@@ -79,8 +79,10 @@ package enum ServerProcess {
         return status
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; returns once the process is reaped.
+    /// SIGTERM (after a SIGCONT: a paused process only acts on SIGTERM once it runs again),
+    /// then SIGKILL after `grace`; returns once the process is reaped.
     package static func stop(_ pid: pid_t, grace: Duration = .seconds(5)) async {
+        kill(pid, SIGCONT)
         kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {

@@ -14,7 +14,15 @@ extension Coordinator {
             await retryAbandonedReleases()
             let now = clock.now()
             for lease in leases {
-                if let change = lease.update({ $0.tick(now: now) }) { noteLeaseChange(lease, change) }
+                if let change = lease.update({ $0.tick(now: now) }) {
+                    noteLeaseChange(lease, change)
+                    // We gave the lease up at its safe deadline, but the store may still hold it
+                    // for us (a ZooKeeper session that comes back, a Redis key whose TTL has not
+                    // run out): hand it back as soon as the store answers, so it frees at once.
+                    if change == .lost(.expired), info.leaseKind == .ttl {
+                        state.withLock { $0.abandonedReleases[lease.grant.owner.token] = (lease.key, lease.grant) }
+                    }
+                }
                 if lease.state.isUsable, lease.machine.nextRefresh <= now {
                     await refresh(lease)
                 }
@@ -114,11 +122,12 @@ extension Coordinator {
         }
     }
 
-    /// Retries the releases that failed, until the backend answers (released, or not ours any
-    /// more). A grant is never retried while we hold the same key again.
+    /// Retries the releases that failed and releases leases given up at their deadline, until
+    /// the backend answers (released, or not ours any more). Releases compare the grant, so an
+    /// old grant never frees someone else's lock; and none is sent while we hold the key again.
     private func retryAbandonedReleases() async {
         let pending = state.withLock { state -> [(key: LockKey, grant: LockGrant)] in
-            let heldKeys = Set(state.leases.values.map(\.key))
+            let heldKeys = Set(state.leases.values.filter { $0.state.isUsable }.map(\.key))
             return state.abandonedReleases.values.filter { !heldKeys.contains($0.key) }
         }
         for (key, grant) in pending {

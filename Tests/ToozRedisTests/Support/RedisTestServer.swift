@@ -157,16 +157,8 @@ final class RedisTestServer: Sendable {
     /// SIGTERM, then SIGKILL after 5 s; waits for the process to end.
     func stop() async {
         guard let pid = self.pid else { return }
-        kill(pid, SIGTERM)
-        // A paused server only acts on SIGTERM once it runs again.
-        kill(pid, SIGCONT)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline {
-            if self.reap(pid, blocking: false) { return }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        kill(pid, SIGKILL)
-        _ = self.reap(pid, blocking: true)
+        await ServerProcess.stop(pid, grace: .seconds(5))
+        self.process.withLock { if $0 == pid { $0 = nil } }
     }
 
     /// Stops the server and removes its directory.

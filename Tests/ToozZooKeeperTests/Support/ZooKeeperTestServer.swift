@@ -199,19 +199,11 @@ final class ZooKeeperTestServer: Sendable {
         }
     }
 
-    /// SIGTERM (after a SIGCONT, in case it is paused), then SIGKILL after 10 s; waits for the
-    /// process to end.
+    /// SIGTERM, then SIGKILL after 10 s; waits for the process to end.
     func stop() async {
         guard let pid = self.pid else { return }
-        kill(pid, SIGCONT)
-        kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if self.reap(pid, blocking: false) { return }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        kill(pid, SIGKILL)
-        _ = self.reap(pid, blocking: true)
+        await ServerProcess.stop(pid, grace: .seconds(10))
+        self.process.withLock { if $0 == pid { $0 = nil } }
     }
 
     /// Stops the server and removes its directory.
