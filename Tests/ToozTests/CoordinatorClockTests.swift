@@ -49,6 +49,7 @@ import Testing
             // The store would keep the lock for 2 s more (its TTL); a given-up lease is handed
             // back as soon as the store answers, so that the next holder need not wait.
             #expect(fixture.store.state.withLock { !$0.locks.isEmpty })
+            try await eventually { fixture.clock.sleeperCount >= 2 }  // the renewal loop asleep again
             fixture.clock.advance(by: .seconds(1))
             try await eventually { fixture.store.state.withLock { $0.locks.isEmpty } }
             // A lost lease is never silently re-acquired.

@@ -11,7 +11,6 @@ extension Coordinator {
                 state.renewalWakeUpAt = nil
                 return Array(state.leases.values)
             }
-            await retryAbandonedReleases()
             let now = clock.now()
             for lease in leases {
                 if let change = lease.update({ $0.tick(now: now) }) {
@@ -19,7 +18,8 @@ extension Coordinator {
                     // We gave the lease up at its safe deadline, but the store may still hold it
                     // for us (a ZooKeeper session that comes back, a Redis key whose TTL has not
                     // run out): hand it back as soon as the store answers, so it frees at once.
-                    if change == .lost(.expired), info.leaseKind == .ttl {
+                    // A scoped lease (withLock, withLeadership) is released after its body ends.
+                    if change == .lost(.expired), info.leaseKind == .ttl, !lease.isScoped {
                         state.withLock { $0.abandonedReleases[lease.grant.owner.token] = (lease.key, lease.grant) }
                     }
                 }
@@ -27,6 +27,7 @@ extension Coordinator {
                     await refresh(lease)
                 }
             }
+            await retryAbandonedReleases()
             let nextWakeUp = leases.compactMap { $0.machine.nextWakeUp }.min()
             let idle = configuration.eventPollInterval
             let sleep = min(nextWakeUp.map { max($0 - clock.now(), .zero) } ?? idle, idle)
@@ -125,11 +126,24 @@ extension Coordinator {
     /// Retries the releases that failed and releases leases given up at their deadline, until
     /// the backend answers (released, or not ours any more). Releases compare the grant, so an
     /// old grant never frees someone else's lock; and none is sent while we hold the key again.
+    ///
+    /// A pass takes at most a second (then it is cancelled and tried again on the next round), so
+    /// a store that does not answer can never hold up the ticks that report leases lost on time.
     private func retryAbandonedReleases() async {
         let pending = state.withLock { state -> [(key: LockKey, grant: LockGrant)] in
             let heldKeys = Set(state.leases.values.filter { $0.state.isUsable }.map(\.key))
             return state.abandonedReleases.values.filter { !heldKeys.contains($0.key) }
         }
+        if pending.isEmpty { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.releaseAbandoned(pending) }
+            group.addTask { try? await Task.sleep(for: .seconds(1)) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func releaseAbandoned(_ pending: [(key: LockKey, grant: LockGrant)]) async {
         for (key, grant) in pending {
             do {
                 _ = try await backend.release(key, grant: grant)
