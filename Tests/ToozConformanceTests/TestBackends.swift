@@ -522,6 +522,12 @@ struct FaultyBackend: CoordinationBackend {
     func waitForRelease(of key: LockKey, timeout: Duration) async throws {
         try await base.waitForRelease(of: key, timeout: timeout)
     }
+    func waitForRelease(of key: LockKey, owner: LockOwner, timeout: Duration) async throws {
+        try await base.waitForRelease(of: key, owner: owner, timeout: timeout)
+    }
+    func abandonAcquisition(of key: LockKey, owner: LockOwner) async {
+        await base.abandonAcquisition(of: key, owner: owner)
+    }
     func breakLock(_ key: LockKey) async throws -> Bool { try await base.breakLock(key) }
     func changeSignal(for group: GroupID) -> ChangeBroadcast? { base.changeSignal(for: group) }
 }

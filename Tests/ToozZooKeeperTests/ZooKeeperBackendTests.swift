@@ -112,6 +112,49 @@ struct ZooKeeperBackendTests {
         }
     }
 
+    @Test("waiters queue in kazoo's order: each watches the one ahead, and the first in line wins")
+    func waitersQueueInOrder() async throws {
+        try await ZooKeeperTestServer.withServer { server in
+            let raw = try await Self.raw(server)
+            let url = server.url + "?timeout=10"
+            let a = try Coordinator(url: url, member: "a")
+            let b = try Coordinator(url: url, member: "b")
+            let c = try Coordinator(url: url, member: "c")
+            try await a.withRunning {
+                try await b.withRunning {
+                    try await c.withRunning {
+                        let first = try await a.lock(named: "queue").acquire(wait: .never)
+                        var order: [String] = []
+                        try await withThrowingTaskGroup(of: String.self) { group in
+                            for (coordinator, name) in [(b, "b"), (c, "c")] {
+                                // b queues first, c behind it.
+                                let queued = name == "b" ? 2 : 3
+                                group.addTask {
+                                    let lease = try await coordinator.lock(named: "queue").acquire(wait: .upTo(.seconds(60)))
+                                    // Held while the other waits, so finishing order is taking order.
+                                    try await Task.sleep(for: .milliseconds(50))
+                                    _ = try await lease.release()
+                                    return name
+                                }
+                                let deadline = ContinuousClock.now + .seconds(30)
+                                while try await raw.getChildren("/tooz/locks/queue").children.count < queued,
+                                    ContinuousClock.now < deadline
+                                {
+                                    try await Task.sleep(for: .milliseconds(20))
+                                }
+                                #expect(try await raw.getChildren("/tooz/locks/queue").children.count == queued)
+                            }
+                            #expect(try await first.release())
+                            for try await name in group { order.append(name) }
+                        }
+                        #expect(order == ["b", "c"])
+                        #expect(try await raw.getChildren("/tooz/locks/queue").children.isEmpty)
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a node left by a create whose reply was lost is adopted, not duplicated")
     func lostCreateIsAdopted() async throws {
         try await ZooKeeperTestServer.withServer { server in
@@ -129,8 +172,11 @@ struct ZooKeeperBackendTests {
             #expect(try await client.getChildren("/tooz/locks/L").children.count == 1)
             #expect(try await backend.refresh(.lock("L"), grant: grant, ttl: .seconds(10)))
 
-            // A losing attempt leaves no contender behind.
-            #expect(try await backend.tryAcquire(.lock("L"), owner: LockOwner(member: "n"), ttl: .seconds(10)) == nil)
+            // A losing attempt stays queued until its owner gives up, and then leaves nothing.
+            let loser = LockOwner(member: "n")
+            #expect(try await backend.tryAcquire(.lock("L"), owner: loser, ttl: .seconds(10)) == nil)
+            #expect(try await client.getChildren("/tooz/locks/L").children.count == 2)
+            await backend.abandonAcquisition(of: .lock("L"), owner: loser)
             #expect(try await client.getChildren("/tooz/locks/L").children.count == 1)
             #expect(try await backend.holder(of: .lock("L")) == "m")
             #expect(try await backend.release(.lock("L"), grant: grant))

@@ -56,6 +56,14 @@ public protocol CoordinationBackend: Sendable {
     /// Returns when `key` may have become free, or after `timeout`, whichever comes first.
     /// Backends that can be told about releases wake waiters at once; the default sleeps.
     func waitForRelease(of key: LockKey, timeout: Duration) async throws
+    /// Waits like ``waitForRelease(of:timeout:)``, for `owner`'s own attempt: a backend that
+    /// queues waiters (ZooKeeper's lock recipe) watches only the contender ahead of `owner`.
+    /// The default calls ``waitForRelease(of:timeout:)``.
+    func waitForRelease(of key: LockKey, owner: LockOwner, timeout: Duration) async throws
+    /// The core has stopped trying to take `key` for `owner` without getting it (wait limit,
+    /// error, cancellation). A backend that queued `owner` leaves the queue here, even when the
+    /// calling task is cancelled. The default does nothing.
+    func abandonAcquisition(of key: LockKey, owner: LockOwner) async
     /// tooz: `Lock.break_`. Removes whoever holds `key`. Returns whether something was removed.
     func breakLock(_ key: LockKey) async throws -> Bool
 
@@ -102,6 +110,10 @@ extension CoordinationBackend {
     public func waitForRelease(of key: LockKey, timeout: Duration) async throws {
         try await Task.sleep(for: timeout)
     }
+    public func waitForRelease(of key: LockKey, owner: LockOwner, timeout: Duration) async throws {
+        try await waitForRelease(of: key, timeout: timeout)
+    }
+    public func abandonAcquisition(of key: LockKey, owner: LockOwner) async {}
     public func breakLock(_ key: LockKey) async throws -> Bool { throw missing("breaking locks") }
 
     public func changeSignal(for group: GroupID) -> ChangeBroadcast? { nil }

@@ -138,14 +138,19 @@ extension Coordinator {
             case .never: started
             case .upTo(let limit): started + limit
             }
+        // One owner for the whole wait, so that a backend that queues waiters keeps our place.
+        let owner = LockOwner(member: member)
         while true {
-            try Task.checkCancellation()
-            let owner = LockOwner(member: member)
+            if Task.isCancelled {
+                await backend.abandonAcquisition(of: key, owner: owner)
+                throw CancellationError()
+            }
             let sentAt = clock.now()
             let grant: LockGrant?
             do {
                 grant = try await backend.tryAcquire(key, owner: owner, ttl: ttl)
             } catch {
+                await backend.abandonAcquisition(of: key, owner: owner)
                 throw ToozError.wrap(error, "could not acquire the \(key) on the \(info.name) backend")
             }
             if let grant {
@@ -163,16 +168,19 @@ extension Coordinator {
             }
             let now = clock.now()
             if let deadline, now >= deadline {
+                await backend.abandonAcquisition(of: key, owner: owner)
                 metrics.lockBusy(key)
                 let waited = wait == .never ? "" : " after waiting \(now - started)"
                 throw ToozError(.lockBusy, "the \(key) is held by someone else\(waited)")
             }
             let nap = deadline.map { min($0 - now, configuration.lockPollInterval) } ?? configuration.lockPollInterval
             do {
-                try await backend.waitForRelease(of: key, timeout: nap)
+                try await backend.waitForRelease(of: key, owner: owner, timeout: nap)
             } catch let error as CancellationError {
+                await backend.abandonAcquisition(of: key, owner: owner)
                 throw error
             } catch {
+                await backend.abandonAcquisition(of: key, owner: owner)
                 throw ToozError.wrap(error, "could not wait for the \(key) on the \(info.name) backend")
             }
         }

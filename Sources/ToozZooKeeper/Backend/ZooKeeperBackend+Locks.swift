@@ -2,9 +2,11 @@ import NIOCore
 import Tooz
 
 extension ZooKeeperBackend {
-    /// One attempt with kazoo's recipe: create our contender node, list the contenders, keep
-    /// the node when it is the first, otherwise delete it and report the lock busy (kazoo's
-    /// non-blocking acquire). The core does the waiting, woken by ``waitForRelease(of:timeout:)``.
+    /// One attempt with kazoo's recipe: create our contender node (or find the one this owner
+    /// queued on an earlier attempt), list the contenders, and hold the lock when ours is first.
+    /// Otherwise the node stays queued for this owner: the core waits with
+    /// ``waitForRelease(of:owner:timeout:)`` (a watch on the contender just ahead, kazoo's way)
+    /// and tries again, or gives up with ``abandonAcquisition(of:owner:)``, which deletes it.
     ///
     /// The node is `<uuid>__lock__<seq>`, with the owner token as the uuid: fresh for each
     /// attempt, so after a create whose reply was lost with the connection, the node it made is
@@ -14,6 +16,20 @@ extension ZooKeeperBackend {
         let client = try client()
         let recipe = paths.recipe(key)
         let uuid = ZooKeeperLockRecipe.uuid(from: owner.token)
+        if let queued = withState({ $0.queued[owner.token] }) {
+            let children = try await retryingConnectionLoss { try await client.getChildren(recipe).children }
+            let name = ZooKeeperPaths.name(of: queued.path)
+            if children.contains(name) {
+                guard ZooKeeperLockRecipe.contenders(children).first == name else { return nil }
+                withState {
+                    $0.queued[owner.token] = nil
+                    $0.grants[owner.token] = queued
+                }
+                return LockGrant(owner: owner, fencingToken: FencingToken(UInt64(bitPattern: queued.czxid), strength: .linearizable))
+            }
+            // Gone with an expired session: queue again.
+            withState { _ = $0.queued.removeValue(forKey: owner.token) }
+        }
         var node = try await createContender(key, uuid: uuid, member: owner.member, client)
         do {
             let children = try await retryingConnectionLoss { try await client.getChildren(recipe).children }
@@ -31,7 +47,7 @@ extension ZooKeeperBackend {
                 try? await client.delete(recipe + "/" + extra)
             }
             guard ZooKeeperLockRecipe.contenders(children).first == ZooKeeperPaths.name(of: node.path) else {
-                try await deleteIgnoringMissing(node.path, client)
+                withState { $0.queued[owner.token] = node }
                 return nil
             }
         } catch {
@@ -159,7 +175,7 @@ extension ZooKeeperBackend {
     }
 
     /// Watches the holder's node (the first contender) and returns when it goes, or after
-    /// `timeout`; at once when nobody holds the lock. The core then tries again.
+    /// `timeout`; at once when nobody holds the lock. For callers without a queued node.
     public func waitForRelease(of key: LockKey, timeout: Duration) async throws {
         let client = try client()
         let recipe = paths.recipe(key)
@@ -170,7 +186,48 @@ extension ZooKeeperBackend {
             return
         }
         guard let first = ZooKeeperLockRecipe.contenders(children).first else { return }
-        let path = recipe + "/" + first
+        try await waitUntilGone(recipe + "/" + first, timeout: timeout, client)
+    }
+
+    /// kazoo's wait: watch only the contender just ahead of `owner`'s queued node, so that a
+    /// release wakes one waiter, in queue order. Returns at once when ours is first or gone.
+    public func waitForRelease(of key: LockKey, owner: LockOwner, timeout: Duration) async throws {
+        guard let queued = withState({ $0.queued[owner.token] }) else {
+            return try await waitForRelease(of: key, timeout: timeout)
+        }
+        let client = try client()
+        let recipe = paths.recipe(key)
+        let children: [String]
+        do {
+            children = try await retryingConnectionLoss { try await client.getChildren(recipe).children }
+        } catch where Self.code(error) == .noNode {
+            return
+        }
+        let contenders = ZooKeeperLockRecipe.contenders(children)
+        guard let index = contenders.firstIndex(of: ZooKeeperPaths.name(of: queued.path)), index > 0 else { return }
+        try await waitUntilGone(recipe + "/" + contenders[index - 1], timeout: timeout, client)
+    }
+
+    /// Leaves the queue: deletes the owner's queued node. From a cancelled task the delete is
+    /// sent without waiting (a cancelled call would not go out at all).
+    public func abandonAcquisition(of key: LockKey, owner: LockOwner) async {
+        guard let queued = withState({ $0.queued.removeValue(forKey: owner.token) }), let client = try? client() else {
+            return
+        }
+        if Task.isCancelled {
+            client.deleteWithoutWaiting(queued.path)
+            return
+        }
+        do {
+            try await deleteIgnoringMissing(queued.path, client)
+        } catch {
+            client.deleteWithoutWaiting(queued.path)
+        }
+    }
+
+    /// Returns when the node at `path` is deleted, or after `timeout`. Waiters on one node
+    /// share one watch.
+    private func waitUntilGone(_ path: String, timeout: Duration, _ client: ZooKeeperClient) async throws {
         let (watch, register) = watches.holderWatch(path)
         if register {
             do {

@@ -39,6 +39,9 @@ public final class ZooKeeperBackend: CoordinationBackend {
         var client: ZooKeeperClient?
         /// Held lock nodes by owner token: what refresh and release look at.
         var grants: [String: HeldNode] = [:]
+        /// Contender nodes of waiters that did not get the lock yet, by owner token: their place
+        /// in kazoo's queue, kept between attempts.
+        var queued: [String: HeldNode] = [:]
         /// Memberships this backend made, with the capabilities to re-create them after a
         /// session expiry, and the session that holds their node.
         var memberships: [MembershipKey: Membership] = [:]
@@ -115,6 +118,7 @@ public final class ZooKeeperBackend: CoordinationBackend {
             defer {
                 state.client = nil
                 state.grants.removeAll()
+                state.queued.removeAll()
                 state.memberships.removeAll()
             }
             return state.client

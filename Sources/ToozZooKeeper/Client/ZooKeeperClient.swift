@@ -226,6 +226,20 @@ package final class ZooKeeperClient: Sendable {
         _ = try await self.send(.delete(request), operation: "delete", path: path)
     }
 
+    /// Sends a delete without waiting for its reply, so that it goes out even from a cancelled
+    /// task (and after the next reconnect when the connection is down): for dropping a queued
+    /// lock node whose waiter gave up. Its outcome is ignored; a node that is gone is fine.
+    package func deleteWithoutWaiting(_ path: String) {
+        let request = ZooKeeperDeleteRequest(path: self.configuration.serverPath(path), version: -1)
+        let token = ZooKeeperRequestToken(rawValue: self.nextToken.wrappingAdd(1, ordering: .relaxed).newValue)
+        let promise = self.eventLoop.makePromise(of: ZooKeeperResponse.self)
+        promise.futureResult.whenComplete { _ in }
+        let driver = self.driver
+        self.eventLoop.execute {
+            driver.value.submit(.delete(request), token: token, operation: "delete", path: path, watch: nil, promise: promise)
+        }
+    }
+
     /// The node's stat, or `nil` when it does not exist.
     ///
     /// - Parameter watcher: called once when the node is created, changed or deleted (a watch
