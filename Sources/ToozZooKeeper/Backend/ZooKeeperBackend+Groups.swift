@@ -213,7 +213,10 @@ extension ZooKeeperBackend {
                 _ = try await client.create(paths.member(member, in: group), data: OsloMsgPack.encode(capabilities), mode: .ephemeral)
                 logger.debug("re-joined a group after a new ZooKeeper session", metadata: ["tooz_group_id": "\(group)"])
             } catch where Self.code(error) == .nodeExists {
-                // Still there (the old session's node not yet reaped, or another of our calls made it).
+                // Ours if this session owns it (another of our calls made it). The old session's
+                // node goes when the server expires that session; a later heartbeat re-joins then.
+                let owner = try? await client.exists(paths.member(member, in: group))?.ephemeralOwner
+                guard let owner, owner == session else { continue }
             } catch where Self.code(error) == .noNode {
                 // The group was deleted meanwhile: nothing to re-join.
                 withState { _ = $0.memberships.removeValue(forKey: key) }
