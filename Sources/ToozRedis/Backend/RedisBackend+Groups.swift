@@ -47,25 +47,16 @@ extension RedisBackend {
         // The beat goes first, in the same write: a member that is in the hash without a beat
         // would be pruned by the next Python `get_members`.
         let script = RedisScripts.join
-        let replies = try await client.send([
-            RedisCommand("PSETEX", keys.beat(member), milliseconds(membershipTTL), RedisKeys.beatValue),
-            RedisCommand(
-                "EVALSHA", script.sha1, 1, keys.group(group),
+        let (beat, reply) = try await client.evaluate(
+            script, keys: [keys.group(group)],
+            arguments: [
                 member.rawValue, ByteBuffer(bytes: OsloMsgPack.encode(capabilities)), keys.groupChangedChannel,
-                group.rawValue
-            ),
-        ])
-        if let message = replies[0].errorMessage {
+                group.rawValue,
+            ],
+            after: [beatCommand(member)]
+        )
+        if let message = beat.first?.errorMessage {
             throw ToozError(.backendError, "\(client.target) refused the beat of \(member): \(message)")
-        }
-        let reply = try await retryingUnknownScript(replies[1], script) {
-            try await client.evaluate(
-                script, keys: [keys.group(group)],
-                arguments: [
-                    member.rawValue, ByteBuffer(bytes: OsloMsgPack.encode(capabilities)), keys.groupChangedChannel,
-                    group.rawValue,
-                ]
-            )
         }
         switch try integer(reply, from: script) {
         case 1: return
@@ -136,9 +127,7 @@ extension RedisBackend {
 
     public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
         rememberBeating(member)
-        _ = try await client.request(
-            RedisCommand("PSETEX", keys.beat(member), milliseconds(membershipTTL), RedisKeys.beatValue)
-        )
+        _ = try await client.request(beatCommand(member))
     }
 
     public func changeSignal(for group: GroupID) -> ChangeBroadcast? {
@@ -146,6 +135,11 @@ extension RedisBackend {
     }
 
     // MARK: Helpers
+
+    /// tooz's beat: `PSETEX NS_beats:<m> <membership TTL> "Not dead!"`.
+    private func beatCommand(_ member: MemberID) -> RedisCommand {
+        RedisCommand("PSETEX", keys.beat(member), milliseconds(membershipTTL), RedisKeys.beatValue)
+    }
 
     /// tooz refuses this member id: it is the hash field that marks a group as created.
     private func checkMemberName(_ member: MemberID) throws(ToozError) {

@@ -91,16 +91,4 @@ public final class RedisBackend: CoordinationBackend {
     }
 
     func beatingMember() -> MemberID? { beatState.withLock { $0 } }
-
-    /// The reply of a script sent by `EVALSHA` inside a pipeline: when the server has lost the
-    /// script (restart, `SCRIPT FLUSH`), runs `again`, which loads it.
-    func retryingUnknownScript(
-        _ reply: RESPValue,
-        _ script: RedisScript,
-        again: () async throws -> RESPValue
-    ) async throws -> RESPValue {
-        guard let message = reply.errorMessage else { return reply }
-        if message.hasPrefix("NOSCRIPT") { return try await again() }
-        throw ToozError(.backendError, "\(client.target) failed script \(script.name): \(message)")
-    }
 }

@@ -83,8 +83,29 @@ package final class RedisClient: Sendable {
     /// Runs `script` by its SHA-1, loading it with `EVAL` when the server does not know it.
     /// An error reply becomes a `backendError`.
     package func evaluate(_ script: RedisScript, keys: [String], arguments: [any RESPBulkConvertible]) async throws -> RESPValue {
+        try await evaluate(script, keys: keys, arguments: arguments, after: []).script
+    }
+
+    /// Sends `prelude` and then `script` in one write, so that both cost one round trip, and
+    /// returns the prelude's replies and the script's. The script gets the same `NOSCRIPT`
+    /// fallback and error handling as ``evaluate(_:keys:arguments:)``.
+    package func evaluate(
+        _ script: RedisScript,
+        keys: [String],
+        arguments: [any RESPBulkConvertible],
+        after prelude: [RedisCommand]
+    ) async throws -> (prelude: [RESPValue], script: RESPValue) {
         let tail: [any RESPBulkConvertible] = [keys.count] + keys.map { $0 as any RESPBulkConvertible } + arguments
-        var reply = try await send(RedisCommand("EVALSHA", arguments: [script.sha1] + tail))
+        let evalsha = RedisCommand("EVALSHA", arguments: [script.sha1] + tail)
+        var preludeReplies: [RESPValue] = []
+        var reply: RESPValue
+        if prelude.isEmpty {
+            reply = try await send(evalsha)
+        } else {
+            let replies = try await send(prelude + [evalsha])
+            preludeReplies = Array(replies.dropLast())
+            reply = replies[replies.count - 1]
+        }
         if let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") {
             logger.debug("redis script not cached, sending its source", metadata: ["script": "\(script.name)"])
             reply = try await send(RedisCommand("EVAL", arguments: [script.source] + tail))
@@ -92,7 +113,7 @@ package final class RedisClient: Sendable {
         if let message = reply.errorMessage {
             throw ToozError(.backendError, "\(target) failed script \(script.name): \(message)")
         }
-        return reply
+        return (preludeReplies, reply)
     }
 
     private func checkRole(_ reply: RESPValue, of connection: RedisConnection, command: RedisCommand) throws {
