@@ -3,32 +3,16 @@ import Testing
 
 @testable import ToozCLI
 
-/// The ZooKeeper server scripts/test starts, if any.
-enum ZooKeeperServerURL {
-    static let value = ProcessInfo.processInfo.environment["TOOZ_TEST_ZOOKEEPER_URL"].flatMap { $0.isEmpty ? nil : $0 }
-}
-
 /// `tooz` processes on the real ZooKeeper that scripts/test starts (`TOOZ_TEST_ZOOKEEPER_URL`):
 /// a holder killed with SIGKILL loses its lock when its session expires, and the next waiter
 /// gets it; concurrent processes never lose an update.
-@Suite(.enabled(if: ZooKeeperServerURL.value != nil || RedisServerURL.isCI, "TOOZ_TEST_ZOOKEEPER_URL is not set: run scripts/test"))
+@Suite(.enabled(if: ServerURL.zooKeeper.shouldRun, ServerURL.zooKeeper.skipReason))
 struct ZooKeeperProcessTests {
-    private static func requireURL(_ options: String) throws -> String {
-        let base = try #require(
-            ZooKeeperServerURL.value, "CI=true but TOOZ_TEST_ZOOKEEPER_URL is not set: scripts/test could not start ZooKeeper"
-        )
-        return base + (base.contains("?") ? "&" : "?") + options
-    }
-
-    private static func uniqueName(_ base: String) -> String {
-        "cli-zk-\(base)-\(Platform.processID)-\(UInt32.random(in: 0...UInt32.max))"
-    }
-
     @Test func killingAHolderWithSIGKILLHandsTheLockToTheWaiterWhenItsSessionExpires() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        let url = try Self.requireURL("timeout=4")
-        let name = Self.uniqueName("kill")
+        let url = try ServerURL.zooKeeper.require("timeout=4")
+        let name = ServerURL.zooKeeper.uniqueName("kill")
         let pidFile = scratch.path + "/command.pid"
         let holder = try ToozProcess.start([
             "lock", "--url", url, name, "--", "sh", "-c", "echo $$ > '\(pidFile)'; exec sleep 100",
@@ -50,7 +34,7 @@ struct ZooKeeperProcessTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let run = LockedIncrements(processes: 4, rounds: 10)
-        let (final, fencing) = try await run.run(url: try Self.requireURL("timeout=10"), lockName: Self.uniqueName("counter"), in: scratch)
+        let (final, fencing) = try await run.run(url: try ServerURL.zooKeeper.require("timeout=10"), lockName: ServerURL.zooKeeper.uniqueName("counter"), in: scratch)
         #expect(final == String(run.processes * run.rounds))
         #expect(fencing.count == run.processes * run.rounds)
         #expect(zip(fencing, fencing.dropFirst()).allSatisfy { $0 < $1 }, "tokens in acquisition order: \(fencing)")
