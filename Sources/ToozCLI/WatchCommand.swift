@@ -47,7 +47,7 @@ struct WatchCommand: AsyncParsableCommand, GlobalOptionsCommand {
 
     static func line(_ event: GroupEvent) -> String {
         switch event {
-        case .snapshot, .left, .leaderChanged: event.description
+        case .snapshot, .left, .leaderChanged, .membershipChanged: event.description
         case .joined(let member, let capabilities):
             "joined \(member.rawValue) \(CapabilitiesJSON.json(capabilities).text)"
         case .capabilitiesChanged(let member, let capabilities):
@@ -82,6 +82,8 @@ struct WatchCommand: AsyncParsableCommand, GlobalOptionsCommand {
             return .object([
                 ("event", .string("leader")), groupEntry, ("leader", leader.map { .string($0.rawValue) } ?? .null),
             ])
+        case .membershipChanged(let state):
+            return .object([("event", .string("membership")), groupEntry, ("state", .string(state.description))])
         }
     }
 }

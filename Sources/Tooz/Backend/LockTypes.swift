@@ -48,15 +48,45 @@ public struct LockOwner: Hashable, Sendable {
 }
 
 /// What a backend returns for a successful acquisition.
+///
+/// Equality and hashing look at the owner and the fencing token only.
 public struct LockGrant: Hashable, Sendable {
     /// The owner that acquired it, token included.
     public var owner: LockOwner
     /// Grows strictly with every acquisition of the same key on the same backend.
     public var fencingToken: FencingToken
+    /// The backend's own state for this grant (the lock node, the open lock file, the
+    /// semaphore), handed back to ``CoordinationBackend/refresh(_:grant:ttl:)`` and
+    /// ``CoordinationBackend/release(_:grant:)``, so that no backend keeps a table by owner token.
+    public var handle: (any Sendable)?
+    /// The lease the store really applies, when it differs from the one asked for (the
+    /// session timeout the ZooKeeper server granted). `nil`: the requested TTL.
+    public var ttl: Duration?
+    /// When the request that proved the grant was sent, on the coordinator's clock; the safe
+    /// deadline is measured from it. `nil`: the moment the acquisition started (earlier, so safe).
+    public var validFrom: Duration?
 
-    public init(owner: LockOwner, fencingToken: FencingToken) {
+    public init(
+        owner: LockOwner, fencingToken: FencingToken, handle: (any Sendable)? = nil, ttl: Duration? = nil,
+        validFrom: Duration? = nil
+    ) {
         self.owner = owner
         self.fencingToken = fencingToken
+        self.handle = handle
+        self.ttl = ttl
+        self.validFrom = validFrom
+    }
+
+    /// The handle as the backend's own type.
+    public func handle<Handle>(as type: Handle.Type) -> Handle? { handle as? Handle }
+
+    public static func == (lhs: LockGrant, rhs: LockGrant) -> Bool {
+        lhs.owner == rhs.owner && lhs.fencingToken == rhs.fencingToken
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(owner)
+        hasher.combine(fencingToken)
     }
 }
 

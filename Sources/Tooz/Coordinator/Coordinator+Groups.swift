@@ -42,10 +42,11 @@ extension Coordinator {
     public func join(_ group: GroupID, capabilities: Capabilities = .nil) async throws {
         try check(group, feature: .membership, "group membership")
         try checkSize(of: capabilities)
+        let sentAt = clock.now()
         try await call("join group \(group.rawValue.debugDescription)") {
             try await $0.join(group, member: self.member, capabilities: capabilities)
         }
-        state.withLock { _ = $0.joinedGroups.insert(group) }
+        noteJoined(group, capabilities: capabilities, sentAt: sentAt)
     }
 
     /// Joins `group`, creating it first when needed. tooz: `join_group_create`.
@@ -65,7 +66,7 @@ extension Coordinator {
     /// - Throws: `memberNotJoined` or `groupNotCreated`.
     public func leave(_ group: GroupID) async throws {
         try check(group, feature: .membership, "group membership")
-        defer { state.withLock { _ = $0.joinedGroups.remove(group) } }
+        defer { noteLeft(group) }
         try await call("leave group \(group.rawValue.debugDescription)") {
             try await $0.leave(group, member: self.member)
         }
@@ -75,7 +76,10 @@ extension Coordinator {
     ///
     /// - Throws: `groupNotCreated`.
     public func members(of group: GroupID) async throws -> Set<MemberID> {
-        Set(try await membersWithCapabilities(of: group).keys)
+        try check(group, feature: .membership, "group membership")
+        return try await call("list the members of \(group.rawValue.debugDescription)") {
+            try await $0.memberNames(of: group)
+        }
     }
 
     /// The live members of `group` with their capabilities. tooz: `get_members_with_capabilities`.
@@ -108,10 +112,11 @@ extension Coordinator {
         try await call("update capabilities in \(group.rawValue.debugDescription)") {
             try await $0.updateCapabilities(capabilities, of: self.member, in: group)
         }
+        membership(in: group)?.publish(capabilities)
     }
 
     /// The groups this coordinator has joined and not left.
-    public var joinedGroups: Set<GroupID> { state.withLock { $0.joinedGroups } }
+    public var joinedGroups: Set<GroupID> { state.withLock { Set($0.memberships.keys) } }
 
     // MARK: Helpers
 

@@ -139,51 +139,36 @@ extension Coordinator {
             case .upTo(let limit): started + limit
             }
         // One owner for the whole wait, so that a backend that queues waiters keeps our place.
-        let owner = LockOwner(member: member)
-        while true {
-            if Task.isCancelled {
-                await backend.abandonAcquisition(of: key, owner: owner)
-                throw CancellationError()
-            }
-            let sentAt = clock.now()
-            let grant: LockGrant?
-            do {
-                grant = try await backend.tryAcquire(key, owner: owner, ttl: ttl)
-            } catch {
-                await backend.abandonAcquisition(of: key, owner: owner)
-                throw ToozError.wrap(error, "could not acquire the \(key) on the \(info.name) backend")
-            }
-            if let grant {
-                let ttlForMachine: Duration? = info.leaseKind == .ttl ? ttl : nil
-                let machine = LeaseStateMachine(
-                    sentAt: sentAt, ttl: ttlForMachine, margin: configuration.safetyMargin(for: ttl),
-                    refreshPeriod: ttl * configuration.renewalFraction
-                )
-                let lease = Lease(key: key, grant: grant, ttl: ttl, acquiredAt: sentAt, machine: machine, coordinator: self)
-                register(lease)
-                metrics.lockAcquired(key, waited: clock.now() - started)
-                if case .leadership = key { metrics.leadershipChanged() }
-                logger.debug("acquired", metadata: ["tooz_lock": "\(key)", "tooz_fencing_token": "\(grant.fencingToken)"])
-                return lease
-            }
-            let now = clock.now()
-            if let deadline, now >= deadline {
-                await backend.abandonAcquisition(of: key, owner: owner)
-                metrics.lockBusy(key)
-                let waited = wait == .never ? "" : " after waiting \(now - started)"
-                throw ToozError(.lockBusy, "the \(key) is held by someone else\(waited)")
-            }
-            let nap = deadline.map { min($0 - now, configuration.lockPollInterval) } ?? configuration.lockPollInterval
-            do {
-                try await backend.waitForRelease(of: key, owner: owner, timeout: nap)
-            } catch let error as CancellationError {
-                await backend.abandonAcquisition(of: key, owner: owner)
-                throw error
-            } catch {
-                await backend.abandonAcquisition(of: key, owner: owner)
-                throw ToozError.wrap(error, "could not wait for the \(key) on the \(info.name) backend")
-            }
+        let request = AcquireRequest(
+            key: key, owner: LockOwner(member: member), ttl: ttl, deadline: deadline, clock: clock,
+            pollInterval: configuration.lockPollInterval
+        )
+        let grant: LockGrant?
+        do {
+            grant = try await backend.acquire(request)
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw ToozError.wrap(error, "could not acquire the \(key) on the \(info.name) backend")
         }
+        guard let grant else {
+            metrics.lockBusy(key)
+            let waited = wait == .never ? "" : " after waiting \(clock.now() - started)"
+            throw ToozError(.lockBusy, "the \(key) is held by someone else\(waited)")
+        }
+        let sentAt = grant.validFrom ?? started
+        let leaseTTL = grant.ttl ?? ttl
+        let ttlForMachine: Duration? = info.leaseKind == .ttl ? leaseTTL : nil
+        let machine = LeaseStateMachine(
+            sentAt: sentAt, ttl: ttlForMachine, margin: configuration.safetyMargin(for: leaseTTL),
+            refreshPeriod: leaseTTL * configuration.renewalFraction
+        )
+        let lease = Lease(key: key, grant: grant, ttl: ttl, acquiredAt: sentAt, machine: machine, coordinator: self)
+        register(lease)
+        metrics.lockAcquired(key, waited: clock.now() - started)
+        if case .leadership = key { metrics.leadershipChanged() }
+        logger.debug("acquired", metadata: ["tooz_lock": "\(key)", "tooz_fencing_token": "\(grant.fencingToken)"])
+        return lease
     }
 
     /// Runs `body` as a child task while `lease` is usable; cancels it when the lease is lost;

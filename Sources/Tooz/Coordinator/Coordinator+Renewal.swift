@@ -1,83 +1,120 @@
 import Synchronization
 import Logging
 extension Coordinator {
-    /// Renews every lease when its refresh is due and expires leases whose safe deadline passed.
-    /// Lives in `run()`'s task group; ends when that group is cancelled.
+    /// Renews every lease when its refresh is due and expires leases and memberships whose safe
+    /// deadline passed. Lives in `run()`'s task group; ends when that group is cancelled.
+    ///
+    /// Each refresh runs as a child task of its own, raced against its lease's safe deadline,
+    /// so a refresh that never answers holds back neither the other leases nor the ticks that
+    /// turn this one `uncertain` and then `lost`.
     package func renewalLoop() async {
-        while !Task.isCancelled {
-            let seen = leasesChanged.generation
-            // While the schedule is being computed, a new lease must wake us (see register).
-            let leases = state.withLock { state in
-                state.renewalWakeUpAt = nil
-                return Array(state.leases.values)
-            }
-            let now = clock.now()
-            for lease in leases {
-                if let change = lease.update({ $0.tick(now: now) }) {
-                    noteLeaseChange(lease, change)
-                    // We gave the lease up at its safe deadline, but the store may still hold it
-                    // for us (a ZooKeeper session that comes back, a Redis key whose TTL has not
-                    // run out): hand it back as soon as the store answers, so it frees at once.
-                    // A scoped lease (withLock, withLeadership) is released after its body ends.
-                    if change == .lost(.expired), info.leaseKind == .ttl, !lease.isScoped {
-                        state.withLock { $0.abandonedReleases[lease.grant.owner.token] = (lease.key, lease.grant) }
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                let seen = leasesChanged.generation
+                // While the schedule is being computed, a new lease must wake us (see register).
+                let (leases, memberships) = state.withLock { state in
+                    state.renewalWakeUpAt = nil
+                    return (Array(state.leases.values), Array(state.memberships.values))
+                }
+                let now = clock.now()
+                for lease in leases {
+                    if let change = lease.update({ $0.tick(now: now) }) {
+                        noteLeaseChange(lease, change)
+                    }
+                    if lease.cell.schedule({ $0.startRefreshIfDue(now: now) }) {
+                        group.addTask { await self.refresh(lease, sentAt: now) }
                     }
                 }
-                if lease.state.isUsable, lease.machine.nextRefresh <= now {
-                    await refresh(lease)
+                for membership in memberships {
+                    if let change = membership.update({ $0.tick(now: now) }) {
+                        noteMembershipChange(membership, change)
+                    }
                 }
-            }
-            await retryAbandonedReleases()
-            let nextWakeUp = leases.compactMap { $0.machine.nextWakeUp }.min()
-            let idle = configuration.eventPollInterval
-            let sleep = min(nextWakeUp.map { max($0 - clock.now(), .zero) } ?? idle, idle)
-            state.withLock { $0.renewalWakeUpAt = clock.now() + sleep }
-            do {
-                _ = try await leasesChanged.wait(since: seen, timeout: sleep, clock: clock)
-            } catch {
-                return
+                if startHandingBack() {
+                    group.addTask {
+                        await self.retryAbandonedReleases()
+                        self.state.withLock { $0.handingBack = false }
+                    }
+                }
+                let nextWakeUp = (leases.map(\.cell) + memberships.map(\.cell)).compactMap { $0.machine.nextWakeUp }.min()
+                let idle = configuration.eventPollInterval
+                let sleep = min(nextWakeUp.map { max($0 - clock.now(), .zero) } ?? idle, idle)
+                state.withLock { $0.renewalWakeUpAt = clock.now() + sleep }
+                do {
+                    _ = try await leasesChanged.wait(since: seen, timeout: sleep, clock: clock)
+                } catch {
+                    return
+                }
             }
         }
     }
 
-    private func refresh(_ lease: Lease) async {
-        let sentAt = clock.now()
-        do {
-            let stillOurs = try await backend.refresh(lease.key, grant: lease.grant, ttl: lease.ttl)
-            let now = clock.now()
+    /// One refresh of `lease`, sent at `sentAt`, raced against its safe deadline: at the
+    /// deadline the lease is lost and the request abandoned (cancelled); a late answer changes
+    /// nothing. Wakes the renewal loop when done, so it schedules the next one.
+    private func refresh(_ lease: Lease, sentAt: Duration) async {
+        defer { leasesChanged.notifyAll() }
+        enum Outcome: Sendable {
+            case answered(Bool)
+            case failed(any Error)
+            case deadlinePassed
+        }
+        let deadline = lease.machine.safeDeadline
+        let outcome = await withTaskGroup(of: Outcome?.self) { group -> Outcome in
+            group.addTask {
+                do {
+                    return .answered(try await self.backend.refresh(lease.key, grant: lease.grant, ttl: lease.ttl))
+                } catch {
+                    return .failed(error)
+                }
+            }
+            if let deadline {
+                group.addTask {
+                    do {
+                        try await self.clock.sleep(for: max(deadline - self.clock.now(), .zero))
+                        return .deadlinePassed
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let next { return next }
+            }
+            return .failed(CancellationError())
+        }
+        let now = clock.now()
+        let change: LeaseState?
+        switch outcome {
+        case .answered(let stillOurs):
             metrics.renewal(succeeded: stillOurs)
-            let change = lease.update { stillOurs ? $0.refreshSucceeded(sentAt: sentAt, now: now) : $0.revoked() }
-            if let change { noteLeaseChange(lease, change) }
-        } catch {
-            if error is CancellationError { return }
+            change = lease.update { stillOurs ? $0.refreshSucceeded(sentAt: sentAt, now: now) : $0.revoked() }
+        case .failed(let error):
+            if error is CancellationError, Task.isCancelled { return }
             metrics.renewal(succeeded: false)
             logger.debug("lease refresh failed", metadata: ["tooz_lock": "\(lease.key)", "error": "\(error)"])
-            let now = clock.now()
-            if let change = lease.update({ $0.refreshFailed(now: now) }) { noteLeaseChange(lease, change) }
+            change = lease.update { $0.refreshFailed(now: now) }
+        case .deadlinePassed:
+            metrics.renewal(succeeded: false)
+            logger.debug("lease refresh did not answer before the safe deadline", metadata: ["tooz_lock": "\(lease.key)"])
+            change = lease.update { $0.refreshFailed(now: now) }
         }
+        if let change { noteLeaseChange(lease, change) }
     }
 
     package func noteLeaseChange(_ lease: Lease, _ change: LeaseState) {
         logger.debug("lease changed state", metadata: ["tooz_lock": "\(lease.key)", "tooz_lease_state": "\(change)"])
-        if case .lost(let reason) = change {
-            metrics.leaseLost(lease, reason: reason)
-            if case .leadership = lease.key { metrics.leadershipChanged() }
-        }
-    }
-
-    /// Beats for every joined group at the heartbeat interval. tooz: `Heart`.
-    package func heartbeatLoop() async {
-        while !Task.isCancelled {
-            let groups = state.withLock { $0.joinedGroups }
-            if !groups.isEmpty {
-                do {
-                    try await backend.heartbeat(member: member, groups: groups)
-                } catch {
-                    if error is CancellationError { return }
-                    logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
-                }
-            }
-            do { try await clock.sleep(for: configuration.heartbeatInterval) } catch { return }
+        guard case .lost(let reason) = change else { return }
+        metrics.leaseLost(lease, reason: reason)
+        if case .leadership = lease.key { metrics.leadershipChanged() }
+        // We gave the lease up at its safe deadline, but the store may still hold it for us (a
+        // ZooKeeper session that comes back, a Redis key whose TTL has not run out): hand it
+        // back as soon as the store answers, so it frees at once. A scoped lease (withLock,
+        // withLeadership) is released after its body ends.
+        if reason == .expired, info.leaseKind == .ttl, !lease.isScoped {
+            state.withLock { $0.abandonedReleases[lease.grant.owner.token] = (lease.key, lease.grant) }
+            leasesChanged.notifyAll()
         }
     }
 
@@ -127,8 +164,16 @@ extension Coordinator {
     /// the backend answers (released, or not ours any more). Releases compare the grant, so an
     /// old grant never frees someone else's lock; and none is sent while we hold the key again.
     ///
-    /// A pass takes at most a second (then it is cancelled and tried again on the next round), so
-    /// a store that does not answer can never hold up the ticks that report leases lost on time.
+    /// Runs beside the refreshes, one pass at a time; a pass takes at most a second (then it is
+    /// cancelled and tried again on the next round).
+    private func startHandingBack() -> Bool {
+        state.withLock { state in
+            guard !state.abandonedReleases.isEmpty, !state.handingBack else { return false }
+            state.handingBack = true
+            return true
+        }
+    }
+
     private func retryAbandonedReleases() async {
         let pending = state.withLock { state -> [(key: LockKey, grant: LockGrant)] in
             let heldKeys = Set(state.leases.values.filter { $0.state.isUsable }.map(\.key))

@@ -42,18 +42,25 @@ public final class Coordinator: Service, Sendable {
         var connectError: ToozError?
         var readinessWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
         var nextWaiterID = 0
-        var joinedGroups: Set<GroupID> = []
+        /// Groups joined and not left, each with its membership lease.
+        var memberships: [GroupID: Membership] = [:]
         var leases: [ObjectIdentifier: Lease] = [:]
         /// When the renewal loop will next look at the leases; `nil` while it is computing that.
         var renewalWakeUpAt: Duration?
         /// Releases that failed, by grant token, retried by the renewal loop (TTL backends only).
         var abandonedReleases: [String: (key: LockKey, grant: LockGrant)] = [:]
+        /// Whether a pass over ``abandonedReleases`` is under way.
+        var handingBack = false
         var jobs: AsyncStream<HostedJob>.Continuation?
     }
 
     package let state = Mutex(State())
-    /// Wakes the renewal loop when a lease is added.
+    /// Wakes the renewal loop when a lease is added, a refresh ends, or a signal arrives.
     package let leasesChanged = ChangeBroadcast()
+    /// Wakes the heartbeat loop before its period (a join, a restored connection, an expiry).
+    package let heartbeatNeeded = ChangeBroadcast()
+    /// Notified when a membership changes state, for event streams.
+    package let membershipsChanged = ChangeBroadcast()
 
     /// Creates a coordinator for a backend you built yourself. Most code uses
     /// `Coordinator(url:member:logger:)` from `ToozBackends`.
@@ -111,7 +118,7 @@ public final class Coordinator: Service, Sendable {
         }
         logger.debug("connecting")
         do {
-            try await backend.connect()
+            try await backend.connect(makeBackendContext())
         } catch {
             let failure = (error as? ToozError)
                 ?? ToozError(.connectionFailed, "could not connect to the \(info.name) backend", underlying: error)
@@ -283,8 +290,9 @@ public final class Coordinator: Service, Sendable {
         for lease in state.withLock({ Array($0.leases.values) }) {
             _ = try? await releaseOnBackend(lease)
         }
-        let groups = state.withLock { $0.joinedGroups }
-        for group in groups.sorted() {
+        let memberships = state.withLock { $0.memberships }
+        for (group, membership) in memberships.sorted(by: { $0.key < $1.key }) {
+            if membership.update({ $0.released() }) != nil { membershipsChanged.notifyAll() }
             do {
                 try await backend.leave(group, member: member)
             } catch {
@@ -294,13 +302,19 @@ public final class Coordinator: Service, Sendable {
         await backend.disconnect()
         let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.phase = .stopped
-            state.joinedGroups.removeAll()
+            state.memberships.removeAll()
             state.leases.removeAll()
             defer { state.readinessWaiters.removeAll() }
             return Array(state.readinessWaiters.values)
         }
         for waiter in waiters { waiter.resume(throwing: ToozError(.notRunning, "the coordinator has stopped")) }
         logger.debug("stopped")
+    }
+
+    private func makeBackendContext() -> BackendContext {
+        BackendContext(logger: logger, clock: clock) { [weak self] signal in
+            self?.handle(signal)
+        }
     }
 
     // MARK: Hosted work

@@ -22,6 +22,8 @@ public enum GroupEvent: Sendable, Hashable, CustomStringConvertible {
     case capabilitiesChanged(MemberID, capabilities: Capabilities)
     /// The leader changed; `nil` when nobody leads any more.
     case leaderChanged(MemberID?)
+    /// This member's own membership of the group changed state (uncertain, lost, joined again).
+    case membershipChanged(MembershipState)
 
     public var description: String {
         switch self {
@@ -32,6 +34,7 @@ public enum GroupEvent: Sendable, Hashable, CustomStringConvertible {
         case .left(let member): return "left \(member)"
         case .capabilitiesChanged(let member, _): return "capabilities \(member)"
         case .leaderChanged(let member): return "leader \(member?.rawValue ?? "none")"
+        case .membershipChanged(let state): return "own membership \(state)"
         }
     }
 }

@@ -1,6 +1,10 @@
 /// The membership and leadership changes of one group, starting with a ``GroupEvent/snapshot(_:)``.
 ///
-/// Backends that push (``EventDelivery/pushed``) wake the sequence as changes happen; every
+/// It also reports this member's own ``MembershipState`` in the group when it changes
+/// (``GroupEvent/membershipChanged(_:)``).
+///
+/// Backends that push (``EventDelivery/pushed``) wake the sequence as changes happen, through a
+/// ``ChangeSubscription`` held while the iterator lives; every
 /// backend is also re-read each ``CoordinatorConfiguration/eventPollInterval``, which is all a
 /// polled backend gets. Each wake-up re-reads the whole group and yields the difference, so
 /// nothing is missed except a member that joined and left between two reads. A group that is
@@ -14,48 +18,65 @@ public struct GroupEvents: AsyncSequence, Sendable {
     let group: GroupID
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(coordinator: coordinator, group: group, signal: coordinator.backend.changeSignal(for: group))
+        Iterator(coordinator: coordinator, group: group)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
         let coordinator: Coordinator
         let group: GroupID
-        let signal: ChangeBroadcast?
-        var seen: UInt64 = 0
+        /// Held while the iterator lives; cancelled when it is dropped or the sequence ends.
+        var subscription: ChangeSubscription?
+        var seenGroup: UInt64 = 0
+        var seenMemberships: UInt64 = 0
         var last: GroupSnapshot?
+        var lastMembership: MembershipState = .left
         var pending: [GroupEvent] = []
 
-        init(coordinator: Coordinator, group: GroupID, signal: ChangeBroadcast?) {
+        init(coordinator: Coordinator, group: GroupID) {
             self.coordinator = coordinator
             self.group = group
-            self.signal = signal
         }
 
         public mutating func next() async throws -> GroupEvent? {
             while pending.isEmpty {
-                if Task.isCancelled { return nil }
+                if Task.isCancelled { return finish() }
                 guard let last else {
-                    seen = signal?.generation ?? 0
+                    subscription = try await coordinator.call("follow changes of \(group.rawValue.debugDescription)") {
+                        try await $0.subscribe(to: .group(group))
+                    }
+                    seenGroup = subscription?.signal.generation ?? 0
+                    seenMemberships = coordinator.membershipsChanged.generation
+                    lastMembership = coordinator.membershipState(in: group)
                     let snapshot = try await coordinator.snapshot(of: group)
                     self.last = snapshot
                     return .snapshot(snapshot)
                 }
                 let interval = coordinator.configuration.eventPollInterval
                 do {
-                    if let signal {
-                        _ = try await signal.wait(since: seen, timeout: interval, clock: coordinator.clock)
-                        seen = signal.generation
-                    } else {
-                        try await coordinator.clock.sleep(for: interval)
-                    }
+                    var sources = [(coordinator.membershipsChanged, seenMemberships)]
+                    if let subscription { sources.append((subscription.signal, seenGroup)) }
+                    _ = try await ChangeBroadcast.waitForAny(sources, timeout: interval, clock: coordinator.clock)
+                    seenGroup = subscription?.signal.generation ?? 0
+                    seenMemberships = coordinator.membershipsChanged.generation
                 } catch {
-                    return nil
+                    return finish()
                 }
                 let snapshot = try await coordinator.snapshot(of: group, allowMissing: true)
                 pending = MembershipDiff.events(from: last, to: snapshot)
                 self.last = snapshot
+                let membership = coordinator.membershipState(in: group)
+                if membership != lastMembership {
+                    pending.append(.membershipChanged(membership))
+                    lastMembership = membership
+                }
             }
             return pending.removeFirst()
+        }
+
+        private mutating func finish() -> GroupEvent? {
+            subscription?.cancel()
+            subscription = nil
+            return nil
         }
     }
 }

@@ -20,14 +20,8 @@ public final class Lease: Sendable {
     package let acquiredAt: Duration
     private let coordinator: Coordinator
 
-    private struct Inner {
-        var machine: LeaseStateMachine
-        var nextObserverID = 0
-        var observers: [Int: AsyncStream<LeaseState>.Continuation] = [:]
-        var isScoped = false
-    }
-
-    private let inner: Mutex<Inner>
+    package let cell: LeaseCell
+    private let scoped = Atomic<Bool>(false)
 
     package init(
         key: LockKey, grant: LockGrant, ttl: Duration, acquiredAt: Duration, machine: LeaseStateMachine,
@@ -38,31 +32,14 @@ public final class Lease: Sendable {
         self.ttl = ttl
         self.acquiredAt = acquiredAt
         self.coordinator = coordinator
-        self.inner = Mutex(Inner(machine: machine))
+        self.cell = LeaseCell(machine)
     }
 
     /// The current state.
-    public var state: LeaseState { inner.withLock { $0.machine.state } }
+    public var state: LeaseState { cell.state }
 
     /// The current state, then every change. Finishes after ``LeaseState/lost(_:)`` or ``LeaseState/released``.
-    public var states: AsyncStream<LeaseState> {
-        let (stream, continuation) = AsyncStream<LeaseState>.makeStream(bufferingPolicy: .unbounded)
-        let id = inner.withLock { inner -> Int? in
-            continuation.yield(inner.machine.state)
-            guard inner.machine.state.isUsable else { return nil }
-            inner.nextObserverID += 1
-            inner.observers[inner.nextObserverID] = continuation
-            return inner.nextObserverID
-        }
-        guard let id else {
-            continuation.finish()
-            return stream
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.inner.withLock { $0.observers.removeValue(forKey: id) }
-        }
-        return stream
-    }
+    public var states: AsyncStream<LeaseState> { cell.states() }
 
     /// Releases the lock or leadership. Returns `false` when it was no longer ours
     /// (tooz: `Lock.release`). Releasing twice returns `false` the second time.
@@ -76,28 +53,17 @@ public final class Lease: Sendable {
         for await state in states where !state.isUsable { return }
     }
 
-    package var machine: LeaseStateMachine { inner.withLock { $0.machine } }
+    package var machine: LeaseStateMachine { cell.machine }
 
     package var isScoped: Bool {
-        get { inner.withLock { $0.isScoped } }
-        set { inner.withLock { $0.isScoped = newValue } }
+        get { scoped.load(ordering: .relaxed) }
+        set { scoped.store(newValue, ordering: .relaxed) }
     }
 
     /// Applies one state-machine step and tells observers when the state changed.
     @discardableResult
     package func update(_ step: (inout LeaseStateMachine) -> LeaseState?) -> LeaseState? {
-        let (change, observers) = inner.withLock { inner -> (LeaseState?, [AsyncStream<LeaseState>.Continuation]) in
-            guard let change = step(&inner.machine) else { return (nil, []) }
-            let observers = Array(inner.observers.values)
-            if !change.isUsable { inner.observers.removeAll() }
-            return (change, observers)
-        }
-        guard let change else { return nil }
-        for observer in observers {
-            observer.yield(change)
-            if !change.isUsable { observer.finish() }
-        }
-        return change
+        cell.update(step)
     }
 }
 

@@ -37,21 +37,31 @@ public enum LeaseLossReason: String, Sendable, Hashable, CustomStringConvertible
     case revoked
     /// The coordinator stopped while the lease was held.
     case shutdown
+    /// The backend reported that the session holding it ended (a ZooKeeper session expiry).
+    case sessionExpired
 
     public var description: String { rawValue }
 }
 
-/// The pure state machine behind every lease: it turns refresh outcomes and clock readings into
-/// state changes. Times are readings of the coordinator's ``ToozClock``.
+/// The pure state machine behind every lease and membership: it turns refresh outcomes, backend
+/// signals and clock readings into state changes. Times are readings of the coordinator's
+/// ``ToozClock``.
+///
+/// A refresh in flight never holds the clock back: ``tick(now:)`` turns the lease `uncertain`
+/// when a refresh has not answered within half a refresh period, and `lost` at the safe
+/// deadline, whatever is still outstanding. An answer that arrives after the deadline does not
+/// revive it.
 package struct LeaseStateMachine: Sendable, Equatable {
     package private(set) var state: LeaseState = .held
     /// `nil` for session leases, which cannot expire.
-    package let ttl: Duration?
+    package private(set) var ttl: Duration?
     package let margin: Duration
     /// When the lease stops being safe to use, if no refresh succeeds before.
     package private(set) var safeDeadline: Duration?
     /// When the next refresh is due.
     package private(set) var nextRefresh: Duration
+    /// When the refresh now in flight was sent; `nil` when none is.
+    package private(set) var refreshSentAt: Duration?
     private let refreshPeriod: Duration
 
     /// - Parameters:
@@ -64,20 +74,37 @@ package struct LeaseStateMachine: Sendable, Equatable {
         self.nextRefresh = sentAt + refreshPeriod
     }
 
+    /// How long a refresh may go unanswered before the lease is `uncertain`.
+    package var answerWindow: Duration { refreshPeriod / 2 }
+
+    /// Marks a refresh as sent when one is due and none is in flight. Returns whether to send it.
+    package mutating func startRefreshIfDue(now: Duration) -> Bool {
+        guard state.isUsable, refreshSentAt == nil, nextRefresh <= now else { return false }
+        refreshSentAt = now
+        return true
+    }
+
+    /// Marks a refresh as sent, due or not (heartbeats are timed by their own loop).
+    package mutating func refreshStarted(now: Duration) {
+        if refreshSentAt == nil { refreshSentAt = now }
+    }
+
     /// A refresh sent at `sentAt` succeeded.
     package mutating func refreshSucceeded(sentAt: Duration, now: Duration) -> LeaseState? {
+        refreshSentAt = nil
         guard state.isUsable else { return nil }
         if let deadline = safeDeadline, now >= deadline {
             // Too late: we cannot know whether someone else held it in between.
             return transition(to: .lost(.expired))
         }
-        if let ttl { safeDeadline = sentAt + ttl - margin }
+        if let ttl { safeDeadline = max(safeDeadline ?? .zero, sentAt + ttl - margin) }
         nextRefresh = sentAt + refreshPeriod
         return transition(to: .held)
     }
 
     /// A refresh could not be completed (network, server error).
     package mutating func refreshFailed(now: Duration) -> LeaseState? {
+        refreshSentAt = nil
         guard state.isUsable else { return nil }
         if let deadline = safeDeadline, now >= deadline { return transition(to: .lost(.expired)) }
         // Retry sooner than the regular period, but never later than the deadline.
@@ -86,16 +113,40 @@ package struct LeaseStateMachine: Sendable, Equatable {
         return transition(to: .uncertain)
     }
 
+    /// The backend reported its connection or session interrupted: uncertain until proven.
+    package mutating func doubted(now: Duration) -> LeaseState? {
+        guard state.isUsable else { return nil }
+        nextRefresh = min(nextRefresh, now)
+        return transition(to: .uncertain)
+    }
+
+    /// The backend reported its connection back: refresh now rather than at the next period.
+    package mutating func reassure(now: Duration) {
+        guard state.isUsable else { return }
+        nextRefresh = min(nextRefresh, now)
+    }
+
     /// The backend answered that the lease is not ours any more.
     package mutating func revoked() -> LeaseState? {
         guard state.isUsable else { return nil }
         return transition(to: .lost(.revoked))
     }
 
-    /// The clock moved; expires the lease when its deadline has passed.
+    /// The session holding the lease ended.
+    package mutating func sessionEnded() -> LeaseState? {
+        guard state.isUsable else { return nil }
+        return transition(to: .lost(.sessionExpired))
+    }
+
+    /// The clock moved: expires the lease when its deadline has passed, and doubts it when a
+    /// refresh has gone unanswered for longer than ``answerWindow``.
     package mutating func tick(now: Duration) -> LeaseState? {
-        guard state.isUsable, let deadline = safeDeadline, now >= deadline else { return nil }
-        return transition(to: .lost(.expired))
+        guard state.isUsable else { return nil }
+        if let deadline = safeDeadline, now >= deadline { return transition(to: .lost(.expired)) }
+        if state == .held, let sentAt = refreshSentAt, now >= sentAt + answerWindow {
+            return transition(to: .uncertain)
+        }
+        return nil
     }
 
     package mutating func shutDown() -> LeaseState? {
@@ -108,11 +159,31 @@ package struct LeaseStateMachine: Sendable, Equatable {
         return transition(to: .released)
     }
 
+    /// A membership that was lost is held again (re-joined, or proven alive by a heartbeat sent
+    /// at `sentAt`). Leases never come back; only memberships use this.
+    package mutating func restored(sentAt: Duration, ttl newTTL: Duration?) -> LeaseState? {
+        guard case .lost = state else { return nil }
+        if let newTTL { ttl = newTTL }
+        refreshSentAt = nil
+        safeDeadline = ttl.map { sentAt + $0 - margin }
+        nextRefresh = sentAt + refreshPeriod
+        return transition(to: .held)
+    }
+
+    /// The store applies `newTTL` instead of the one asked for (a granted session timeout).
+    package mutating func adopt(ttl newTTL: Duration, validFrom: Duration) {
+        guard ttl != nil, ttl != newTTL else { return }
+        ttl = newTTL
+        safeDeadline = validFrom + newTTL - margin
+    }
+
     /// The next time the renewal loop must look at this lease.
     package var nextWakeUp: Duration? {
         guard state.isUsable else { return nil }
-        guard let deadline = safeDeadline else { return nextRefresh }
-        return min(nextRefresh, deadline)
+        var wake: Duration? = refreshSentAt == nil ? nextRefresh : nil
+        if state == .held, let sentAt = refreshSentAt { wake = sentAt + answerWindow }
+        if let deadline = safeDeadline { wake = wake.map { min($0, deadline) } ?? deadline }
+        return wake
     }
 
     private mutating func transition(to newState: LeaseState) -> LeaseState? {

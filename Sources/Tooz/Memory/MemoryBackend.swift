@@ -24,7 +24,7 @@ public struct MemoryBackend: CoordinationBackend {
         )
     }
 
-    public func connect() async throws { try checkReachable() }
+    public func connect(_ context: BackendContext) async throws { try checkReachable() }
     public func disconnect() async {}
     public func ping() async throws { try checkReachable() }
 
@@ -125,11 +125,18 @@ public struct MemoryBackend: CoordinationBackend {
         notify(group)
     }
 
-    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
+    /// Extends the member's records; reports the groups where its record expired or was removed.
+    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws -> HeartbeatResult {
         try withState { state, now in
-            for group in groups where state.groups[group]?[member] != nil {
-                state.groups[group]![member]!.expiresAt = now + membershipTTL
+            var missing: Set<GroupID> = []
+            for group in groups {
+                if state.groups[group]?[member] != nil {
+                    state.groups[group]![member]!.expiresAt = now + membershipTTL
+                } else {
+                    missing.insert(group)
+                }
             }
+            return HeartbeatResult(missing: missing)
         }
     }
 
@@ -172,14 +179,6 @@ public struct MemoryBackend: CoordinationBackend {
         try withState { state, _ in state.locks[key]?.owner.member }
     }
 
-    public func waitForRelease(of key: LockKey, timeout: Duration) async throws {
-        let seen = store.lockReleased.generation
-        if try withState({ state, _ in state.locks[key] == nil }) { return }
-        // A holder's expiry is noticed by whoever touches the store next; wake at the expiry too.
-        let expiry = try withState { state, now in state.locks[key].map { $0.expiresAt - now } }
-        _ = try await store.lockReleased.wait(since: seen, timeout: min(timeout, expiry ?? timeout), clock: store.clock)
-    }
-
     public func breakLock(_ key: LockKey) async throws -> Bool {
         let broken = try withState { state, _ in state.locks.removeValue(forKey: key) != nil }
         if broken {
@@ -189,7 +188,14 @@ public struct MemoryBackend: CoordinationBackend {
         return broken
     }
 
-    public func changeSignal(for group: GroupID) -> ChangeBroadcast? { store.signal(for: group) }
+    /// Releases and breaks notify lock subscribers; an expiry is noticed by the waiter's next
+    /// attempt, within its poll interval.
+    public func subscribe(to topic: ChangeTopic) async throws -> ChangeSubscription? {
+        switch topic {
+        case .group(let group): ChangeSubscription(signal: store.signal(for: group))
+        case .lock: ChangeSubscription(signal: store.lockReleased)
+        }
+    }
 }
 
 extension ToozError {

@@ -9,15 +9,22 @@ public struct NameRules: Sendable, Hashable {
     public var forbiddenCharacters: Set<Character>
     /// Whether a name must be ASCII (ZooKeeper paths, for example).
     public var asciiOnly: Bool
+    /// Names the backend uses for itself, by kind (ZooKeeper's `leader` node is not a member,
+    /// its `locks` node is not a group).
+    public var reserved: [Kind: Set<String>]
 
-    public init(maximumLength: Int = 1024, forbiddenCharacters: Set<Character> = ["\0"], asciiOnly: Bool = false) {
+    public init(
+        maximumLength: Int = 1024, forbiddenCharacters: Set<Character> = ["\0"], asciiOnly: Bool = false,
+        reserved: [Kind: Set<String>] = [:]
+    ) {
         self.maximumLength = maximumLength
         self.forbiddenCharacters = forbiddenCharacters.union(["\0"])
         self.asciiOnly = asciiOnly
+        self.reserved = reserved
     }
 
     /// Which kind of name is checked; used in error messages.
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, Hashable {
         case group = "group id"
         case member = "member id"
         case lock = "lock name"
@@ -37,6 +44,9 @@ public struct NameRules: Sendable, Hashable {
         }
         if asciiOnly, !name.unicodeScalars.allSatisfy(\.isASCII) {
             throw ToozError(.invalidArgument, "\(kind.rawValue) \(name.debugDescription) must be ASCII on this backend")
+        }
+        if reserved[kind]?.contains(name) == true {
+            throw ToozError(.invalidArgument, "\(kind.rawValue) \(name.debugDescription) is reserved by this backend")
         }
         if let bad = name.first(where: { forbiddenCharacters.contains($0) }) {
             throw ToozError(

@@ -17,6 +17,9 @@ package struct ToozMetrics: Sendable {
     private let renewalsOK: Counter
     private let renewalsFailed: Counter
     private let leadershipChanges: Counter
+    private let heartbeatsOK: Counter
+    private let heartbeatsFailed: Counter
+    private let rejoins: Counter
 
     package init(backend: String, factory: any MetricsFactory) {
         self.backend = backend
@@ -32,6 +35,20 @@ package struct ToozMetrics: Sendable {
             label: "tooz_lease_renewals_total", dimensions: dimensions + [("result", "failed")], factory: factory
         )
         leadershipChanges = Counter(label: "tooz_leadership_changes_total", dimensions: dimensions, factory: factory)
+        heartbeatsOK = Counter(label: "tooz_heartbeats_total", dimensions: dimensions + [("result", "ok")], factory: factory)
+        heartbeatsFailed = Counter(
+            label: "tooz_heartbeats_total", dimensions: dimensions + [("result", "failed")], factory: factory
+        )
+        rejoins = Counter(label: "tooz_membership_rejoins_total", dimensions: dimensions, factory: factory)
+    }
+
+    func heartbeat(succeeded: Bool) { (succeeded ? heartbeatsOK : heartbeatsFailed).increment() }
+    func rejoined() { rejoins.increment() }
+    func membershipLost(reason: LeaseLossReason) {
+        Counter(
+            label: "tooz_memberships_lost_total", dimensions: [("backend", backend), ("reason", reason.rawValue)],
+            factory: factory
+        ).increment()
     }
 
     func lockAcquired(_ key: LockKey, waited: Duration) { lockWait.record(waited) }

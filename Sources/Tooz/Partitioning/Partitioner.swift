@@ -78,7 +78,7 @@ public final class Partitioner: Sendable {
             case .capabilitiesChanged(let member, let capabilities):
                 try? ring.remove(member.rawValue)
                 ring.add(member.rawValue, weight: Partitioner.weight(from: capabilities))
-            case .leaderChanged:
+            case .leaderChanged, .membershipChanged:
                 break
             }
         }

@@ -3,8 +3,8 @@ import Synchronization
 /// Wakes every task waiting for "something changed". Waiters pass the generation they last saw,
 /// so a change that happens between a check and the wait is never missed.
 ///
-/// Backends that can push hand one out per group from
-/// ``CoordinationBackend/changeSignal(for:)`` and call ``notifyAll()`` when the group changes.
+/// Backends that can push hand one out in each ``ChangeSubscription`` and call ``notifyAll()``
+/// when its topic changes.
 public final class ChangeBroadcast: Sendable {
     private struct State {
         var generation: UInt64 = 0
@@ -54,11 +54,21 @@ public final class ChangeBroadcast: Sendable {
     /// Waits for a change after `seen` or for `timeout` on `clock`, whichever comes first.
     /// Returns `true` when a change woke it. Throws `CancellationError`.
     public func wait(since seen: UInt64, timeout: Duration, clock: any ToozClock) async throws -> Bool {
-        if generation != seen { return true }
+        try await Self.waitForAny([(self, seen)], timeout: timeout, clock: clock)
+    }
+
+    /// Waits until any of `sources` (each a broadcast and the generation last seen of it)
+    /// changes, or for `timeout` on `clock`. Returns `true` when a change woke it.
+    public static func waitForAny(
+        _ sources: [(ChangeBroadcast, UInt64)], timeout: Duration, clock: any ToozClock
+    ) async throws -> Bool {
+        if sources.contains(where: { $0.0.generation != $0.1 }) { return true }
         return try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await self.wait(since: seen)
-                return true
+            for (broadcast, seen) in sources {
+                group.addTask {
+                    try await broadcast.wait(since: seen)
+                    return true
+                }
             }
             group.addTask {
                 try await clock.sleep(for: timeout)

@@ -133,10 +133,14 @@ extension FileBackend {
     }
 
     /// tooz: `heartbeat`: sets the modification time of our record in each group to now.
-    /// A record that has gone (the group was deleted, we were removed) is skipped, as in tooz.
-    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
+    /// A record that has gone (the group was deleted, we were removed) is reported missing.
+    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws -> HeartbeatResult {
         try await withDriverLock { () throws(ToozError) in
-            for group in groups { _ = try FileSystem.touch(memberPath(member, in: group)) }
+            var missing: Set<GroupID> = []
+            for group in groups where try !FileSystem.touch(memberPath(member, in: group)) {
+                missing.insert(group)
+            }
+            return HeartbeatResult(missing: missing)
         }
     }
 

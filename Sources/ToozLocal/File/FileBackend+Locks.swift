@@ -70,8 +70,8 @@ extension FileBackend {
                     try FileSystem.writeAll(id, to: handles.lock, path: files.path)
                     try FileSystem.truncate(handles.lock, to: id.count, path: files.path)
                 }
-                heldLocks.insert(FileLockTable.Entry(key: key, files: files, handles: handles), token: owner.token)
-                return LockGrant(owner: owner, fencingToken: FencingToken(token, strength: .durable))
+                let held = HeldFileLock(HeldFileLock.Entry(key: key, files: files, handles: handles))
+                return LockGrant(owner: owner, fencingToken: FencingToken(token, strength: .durable), handle: held)
             } catch {
                 unlock(handles)
                 handles.close()
@@ -84,7 +84,7 @@ extension FileBackend {
     /// A session lock needs no renewal; this checks that it still means something: `false` when
     /// the lock file we hold was removed or replaced (then others can lock the new file).
     public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
-        guard let entry = heldLocks.entry(for: grant.owner.token) else { return false }
+        guard let entry = grant.handle(as: HeldFileLock.self)?.current else { return false }
         return try entry.handles.lockFileIsCurrent(entry.files)
     }
 
@@ -92,7 +92,7 @@ extension FileBackend {
     /// hold it, or when the lock file had been removed or replaced meanwhile (so the lock was no
     /// longer protecting anything).
     public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
-        guard let entry = heldLocks.remove(token: grant.owner.token) else { return false }
+        guard let entry = grant.handle(as: HeldFileLock.self)?.take() else { return false }
         let handles = entry.handles
         // Forget the holder while the lock is still ours, so we never erase a successor's id.
         if handles.fencing >= 0 { FencingCounter.clearHolder(handles.fencing, holder: grant.owner.member) }
@@ -124,13 +124,20 @@ extension FileBackend {
         }
     }
 
+    /// tooz's blocking `FileLock.acquire`: tries, and between tries waits with
+    /// ``waitForRelease(of:timeout:)``, which sees a release by this process at once and
+    /// another process's by a cheap adaptive poll.
+    public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
+        try await pollingAcquire(request) { nap in try await waitForRelease(of: request.key, timeout: nap) }
+    }
+
     /// Returns once `key` looks free, or after `timeout`.
     ///
     /// A release by another coordinator of this process wakes us at once (``LockReleaseSignals``).
     /// Any other holder is noticed by polling with `F_OFD_GETLK` (one cheap system call, no lock
     /// taken), first after ``shortestLockPoll``, then less and less often, down to every
     /// ``longestLockPoll``: a short hold is seen free almost at once, a long one costs little.
-    public func waitForRelease(of key: LockKey, timeout: Duration) async throws {
+    func waitForRelease(of key: LockKey, timeout: Duration) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         let (files, cached) = try lockFiles(for: key)

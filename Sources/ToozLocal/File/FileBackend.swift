@@ -31,7 +31,6 @@ public struct FileBackend: CoordinationBackend {
     public let driverLockTimeout: Duration
 
     let layout: FileLayout
-    let heldLocks = FileLockTable()
     /// Lock and fencing files kept open between acquisitions.
     let openLockFiles = FileLockCache()
     let safeNames = SafeNameCache()
@@ -68,7 +67,7 @@ public struct FileBackend: CoordinationBackend {
     /// Creates the directory and tooz's `groups` and `tmp` (plus ours) with mode 0700.
     ///
     /// - Throws: `connectionFailed` naming the path when a directory cannot be created or used.
-    public func connect() async throws {
+    public func connect(_ context: BackendContext) async throws {
         do throws(ToozError) {
             try FileSystem.makeDirectoryTree(layout.root)
             for directory in layout.directories.dropFirst() { try FileSystem.makeDirectory(directory) }
@@ -83,12 +82,8 @@ public struct FileBackend: CoordinationBackend {
         }
     }
 
-    /// Frees the locks that were never released and closes every file kept open.
+    /// Closes every file kept open. Locks still held go with their grants (``HeldFileLock``).
     public func disconnect() async {
-        for entry in heldLocks.removeAll() {
-            unlock(entry.handles)
-            entry.handles.close()
-        }
         for handles in openLockFiles.removeAll() { handles.close() }
         for spare in spareRecords.removeAll() { _ = unlink(spare) }
     }

@@ -41,9 +41,6 @@ public final class IPCBackend: CoordinationBackend {
 
     let groupListKey: IPCKey
 
-    /// The semaphores we decremented (and their keys), by the owner token of their grant.
-    private let held = Mutex<[String: (semaphore: SysVSemaphore, key: IPCKey)]>([:])
-
     /// Each lock name's semaphore key, hashed once.
     let lockKeys = IPCLockKeyCache()
 
@@ -96,7 +93,7 @@ public final class IPCBackend: CoordinationBackend {
 
     /// Opens (or creates, as tooz's `_start` does) the group-list segment, which also proves that
     /// System V IPC is available.
-    public func connect() async throws {
+    public func connect(_ context: BackendContext) async throws {
         do throws(ToozError) {
             try SysVSharedMemory.open(key: groupListKey, size: IPCGroupList.segmentSize)
         } catch {
@@ -104,18 +101,9 @@ public final class IPCBackend: CoordinationBackend {
         }
     }
 
-    /// Removes the semaphores of locks still held (the coordinator normally released them all),
-    /// so a later coordinator in this process does not find them stuck. Keeps the group list.
-    public func disconnect() async {
-        let leftovers = held.withLock { held in
-            defer { held.removeAll() }
-            return Array(held.values)
-        }
-        for (semaphore, key) in leftovers {
-            _ = try? IPCLock.release(semaphore)
-            IPCProcessLocks.shared.released(semaphore, key: key)
-        }
-    }
+    /// Nothing to close: the group list stays, and a lock still held is removed when its grant
+    /// goes (``HeldSemaphore``), so a later coordinator in this process does not find it stuck.
+    public func disconnect() async {}
 
     /// One `shmget` of the group-list segment: the cheapest real System V call.
     public func ping() async throws {
@@ -173,16 +161,16 @@ public final class IPCBackend: CoordinationBackend {
         let semaphoreKey = try semaphoreKey(for: key)
         guard let semaphore = try IPCLock.tryAcquire(semaphoreKey) else { return nil }
         let token = IPCFencingClock.token()
-        held.withLock { $0[owner.token] = (semaphore, semaphoreKey) }
         IPCProcessLocks.shared.acquired(semaphore, key: semaphoreKey)
-        return LockGrant(owner: owner, fencingToken: FencingToken(token, strength: .hostLocal))
+        let held = HeldSemaphore(semaphore: semaphore, key: semaphoreKey)
+        return LockGrant(owner: owner, fencingToken: FencingToken(token, strength: .hostLocal), handle: held)
     }
 
     /// Nothing to extend (the lease is a session lease); checks that the semaphore we took is still
     /// the lock's and still held, which is how a broken lock is noticed.
     public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
         let semaphoreKey = try semaphoreKey(for: key)
-        guard let semaphore = held.withLock({ $0[grant.owner.token]?.semaphore }) else { return false }
+        guard let semaphore = grant.handle(as: HeldSemaphore.self)?.current else { return false }
         return try IPCLock.isHeld(semaphore, key: semaphoreKey)
     }
 
@@ -191,9 +179,16 @@ public final class IPCBackend: CoordinationBackend {
     /// been broken.
     public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
         _ = try lockName(of: key)
-        guard let (semaphore, semaphoreKey) = held.withLock({ $0.removeValue(forKey: grant.owner.token) }) else { return false }
+        guard let held = grant.handle(as: HeldSemaphore.self), let semaphore = held.take() else { return false }
+        let semaphoreKey = held.key
         defer { IPCProcessLocks.shared.released(semaphore, key: semaphoreKey) }
         return try IPCLock.release(semaphore)
+    }
+
+    /// Tries, and between tries sleeps in ``waitForRelease(of:timeout:)``, which a release in any
+    /// process ends at once.
+    public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
+        try await pollingAcquire(request) { nap in try await self.waitForRelease(of: request.key, timeout: nap) }
     }
 
     /// Sleeps until the lock may be free: its semaphore is removed (a release or a break), a
@@ -205,7 +200,7 @@ public final class IPCBackend: CoordinationBackend {
     /// Dispatch thread (see ``IPCLock/waitForRelease(_:timeout:)`` and ``BlockingOffload``),
     /// which a release in another process or a holder's death ends at once, and a release here
     /// ends too. A cancelled wait returns at once; a thread still asleep ends at its timeout.
-    public func waitForRelease(of key: LockKey, timeout: Duration) async throws {
+    func waitForRelease(of key: LockKey, timeout: Duration) async throws {
         let semaphoreKey = try semaphoreKey(for: key)
         let limit = min(timeout, maximumWait)
         guard limit > .zero, !Task.isCancelled else { return }

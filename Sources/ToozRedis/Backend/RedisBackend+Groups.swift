@@ -42,7 +42,6 @@ extension RedisBackend {
     }
 
     public func join(_ group: GroupID, member: MemberID, capabilities: Capabilities) async throws {
-        try checkMemberName(member)
         rememberBeating(member)
         // The beat goes first, in the same write: a member that is in the hash without a beat
         // would be pruned by the next Python `get_members`.
@@ -125,13 +124,41 @@ extension RedisBackend {
         }
     }
 
-    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
+    /// tooz's beat, pipelined with an `HEXISTS` of our record in each group: a record that is
+    /// gone (pruned by a Python member's `get_members` while our beat key had expired) is
+    /// reported missing, so the coordinator re-joins. One round trip.
+    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws -> HeartbeatResult {
         rememberBeating(member)
-        _ = try await client.request(beatCommand(member))
+        let ordered = Array(groups)
+        let replies = try await client.send(
+            [beatCommand(member)] + ordered.map { RedisCommand("HEXISTS", keys.group($0), member.rawValue) }
+        )
+        guard replies.count == ordered.count + 1, replies[0].errorMessage == nil else {
+            throw ToozError(.backendError, "\(client.target) refused the heartbeat: \(replies.first?.errorMessage ?? "no reply")")
+        }
+        var missing: Set<GroupID> = []
+        for (group, reply) in zip(ordered, replies.dropFirst()) {
+            guard case .integer(let exists) = reply else {
+                throw ToozError(.backendError, "\(client.target) answered HEXISTS with something other than an integer")
+            }
+            if exists == 0 { missing.insert(group) }
+        }
+        return HeartbeatResult(missing: missing)
     }
 
-    public func changeSignal(for group: GroupID) -> ChangeBroadcast? {
-        notifications.groupSignal(group)
+    /// Lock waiters and event streams share the subscriber connection; a lock's signal is kept
+    /// only while a subscription to it lives.
+    public func subscribe(to topic: ChangeTopic) async throws -> ChangeSubscription? {
+        guard await notifications.ensureSubscribed(using: client) else { return nil }
+        switch topic {
+        case .group(let group):
+            return ChangeSubscription(signal: notifications.groupSignal(group))
+        case .lock(let key):
+            let lockKey = keys.lock(key)
+            let signal = notifications.retainLockSignal(lockKey)
+            let notifications = self.notifications
+            return ChangeSubscription(signal: signal) { notifications.releaseLockSignal(lockKey) }
+        }
     }
 
     // MARK: Helpers
@@ -139,16 +166,6 @@ extension RedisBackend {
     /// tooz's beat: `PSETEX NS_beats:<m> <membership TTL> "Not dead!"`.
     private func beatCommand(_ member: MemberID) -> RedisCommand {
         RedisCommand("PSETEX", keys.beat(member), milliseconds(membershipTTL), RedisKeys.beatValue)
-    }
-
-    /// tooz refuses this member id: it is the hash field that marks a group as created.
-    private func checkMemberName(_ member: MemberID) throws(ToozError) {
-        if member.rawValue == RedisKeys.createdField {
-            throw ToozError(
-                .invalidArgument,
-                "member id \(RedisKeys.createdField.debugDescription) is reserved by tooz's Redis layout"
-            )
-        }
     }
 
     private func decodeCapabilities(_ reply: RESPValue, of member: MemberID, in group: GroupID) throws(ToozError) -> Capabilities {

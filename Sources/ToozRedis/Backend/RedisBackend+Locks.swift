@@ -47,22 +47,6 @@ extension RedisBackend {
         return MemberID(String(record[record.index(after: space)...]))
     }
 
-    public func waitForRelease(of key: LockKey, timeout: Duration) async throws {
-        guard await notifications.ensureSubscribed(using: client) else {
-            try await Task.sleep(for: timeout)
-            return
-        }
-        let lockKey = keys.lock(key)
-        let signal = notifications.retainLockSignal(lockKey)
-        defer { notifications.releaseLockSignal(lockKey) }
-        let seen = signal.generation
-        // A release between the caller's failed attempt and our subscription was not heard:
-        // look once, now that anything later will be.
-        let exists = try await client.request(RedisCommand("EXISTS", lockKey))
-        if case .integer(0) = exists { return }
-        _ = try await signal.wait(since: seen, timeout: timeout, clock: ContinuousToozClock())
-    }
-
     public func breakLock(_ key: LockKey) async throws -> Bool {
         let script = RedisScripts.breakLock
         let (channel, group) = changeAnnouncement(for: key)

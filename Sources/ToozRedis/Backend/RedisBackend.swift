@@ -36,14 +36,16 @@ public final class RedisBackend: CoordinationBackend {
             leaseKind: .ttl,
             characteristics: [.distributedAcrossThreads, .distributedAcrossProcesses, .distributedAcrossHosts, .causal],
             // Keys are binary-safe; the limit keeps one name far below a request's size.
-            nameRules: NameRules(maximumLength: 1024),
+            // `__created__` is the hash field that marks a group as created in tooz's layout.
+            nameRules: NameRules(maximumLength: 1024, reserved: [.member: [RedisKeys.createdField]]),
             maximumCapabilitiesSize: 1 << 20
         )
     }
 
     // MARK: Lifecycle
 
-    public func connect() async throws {
+    public func connect(_ context: BackendContext) async throws {
+        client.onConnectionClosed { context.report(.connectionInterrupted) }
         try await client.connect()
         // Load every script once, so that no operation pays for a NOSCRIPT round trip later.
         let replies = try await client.send(RedisScripts.all.map { RedisCommand("SCRIPT", "LOAD", $0.source) })

@@ -16,6 +16,7 @@ package final class RedisClient: Sendable {
     private let logger: Logger
     private let eventLoopGroup: any EventLoopGroup
     private let state = Mutex(State())
+    private let closeHandler = Mutex<(@Sendable () -> Void)?>(nil)
 
     private struct State {
         enum Link {
@@ -47,6 +48,16 @@ package final class RedisClient: Sendable {
         case .sentinel(let name, let sentinels):
             "redis master \(name.debugDescription) via sentinels \(sentinels.map(\.description).joined(separator: ", "))"
         }
+    }
+
+    /// Calls `handler` (on the event loop) whenever the shared connection closes: leases that
+    /// depend on it are in doubt until the next command reconnects and proves them.
+    package func onConnectionClosed(_ handler: @escaping @Sendable () -> Void) {
+        closeHandler.withLock { $0 = handler }
+    }
+
+    private func connectionClosed() {
+        closeHandler.withLock { $0 }?()
     }
 
     // MARK: Commands
@@ -208,7 +219,7 @@ package final class RedisClient: Sendable {
             let outcome: Result<RedisConnection, any Error>
             do {
                 if let after, after > .now { try await Task.sleep(until: after, clock: .continuous) }
-                outcome = .success(try await establish())
+                outcome = .success(try await establish(onClose: { [weak self] in self?.connectionClosed() }))
             } catch {
                 outcome = .failure(error)
             }

@@ -2,33 +2,9 @@ import Logging
 import Tooz
 
 extension ZooKeeperBackend {
-    // MARK: Reserved names
-
-    /// `locks` is the lock tree's node under the namespace; a group of that name would mix
-    /// groups and locks (tooz's bug §4.2.2).
-    func checkGroup(_ group: GroupID) throws(ToozError) {
-        if group.rawValue == ZooKeeperPaths.locksNode || group.rawValue == "." || group.rawValue == ".." {
-            throw ToozError(
-                .invalidArgument,
-                "group id \(group.rawValue.debugDescription) is reserved on the zookeeper backend (\"locks\" holds the named locks)"
-            )
-        }
-    }
-
-    /// `leader` is the leadership recipe's node inside a group (tooz's bug §4.2.1).
-    func checkMember(_ member: MemberID) throws(ToozError) {
-        if member.rawValue == ZooKeeperPaths.leaderNode || member.rawValue == "." || member.rawValue == ".." {
-            throw ToozError(
-                .invalidArgument,
-                "member id \(member.rawValue.debugDescription) is reserved on the zookeeper backend (\"leader\" holds a group's leadership)"
-            )
-        }
-    }
-
     // MARK: Groups
 
     public func createGroup(_ group: GroupID) async throws {
-        try checkGroup(group)
         let client = try client()
         do {
             _ = try await client.create(paths.group(group))
@@ -46,7 +22,6 @@ extension ZooKeeperBackend {
     }
 
     public func deleteGroup(_ group: GroupID) async throws {
-        try checkGroup(group)
         let client = try client()
         let path = paths.group(group)
         do {
@@ -88,8 +63,6 @@ extension ZooKeeperBackend {
     // MARK: Membership
 
     public func join(_ group: GroupID, member: MemberID, capabilities: Capabilities) async throws {
-        try checkGroup(group)
-        try checkMember(member)
         let client = try client()
         let data = OsloMsgPack.encode(capabilities)
         do {
@@ -99,15 +72,10 @@ extension ZooKeeperBackend {
         } catch where Self.code(error) == .nodeExists {
             throw ToozError.memberAlreadyJoined(member, group)
         }
-        let session = client.session?.id
-        withState { $0.memberships[MembershipKey(group: group, member: member)] = Membership(capabilities: capabilities, sessionID: session) }
     }
 
     public func leave(_ group: GroupID, member: MemberID) async throws {
-        try checkGroup(group)
-        try checkMember(member)
         let client = try client()
-        withState { _ = $0.memberships.removeValue(forKey: MembershipKey(group: group, member: member)) }
         do {
             try await client.delete(paths.member(member, in: group))
         } catch where Self.code(error) == .noNode {
@@ -121,7 +89,6 @@ extension ZooKeeperBackend {
     }
 
     public func members(of group: GroupID) async throws -> [MemberID: Capabilities] {
-        try checkGroup(group)
         let client = try client()
         let path = paths.group(group)
         let watcher = watches.arm(path, for: group)
@@ -163,8 +130,6 @@ extension ZooKeeperBackend {
     }
 
     public func capabilities(of member: MemberID, in group: GroupID) async throws -> Capabilities {
-        try checkGroup(group)
-        try checkMember(member)
         let client = try client()
         do {
             let path = paths.member(member, in: group)
@@ -176,53 +141,56 @@ extension ZooKeeperBackend {
     }
 
     public func updateCapabilities(_ capabilities: Capabilities, of member: MemberID, in group: GroupID) async throws {
-        try checkGroup(group)
-        try checkMember(member)
         let client = try client()
         do {
             try await client.setData(paths.member(member, in: group), data: OsloMsgPack.encode(capabilities))
         } catch where Self.code(error) == .noNode {
             throw try await missingMember(member, in: group, client)
         }
-        withState { state in
-            state.memberships[MembershipKey(group: group, member: member)]?.capabilities = capabilities
+    }
+
+    /// Liveness is the session, which the client keeps alive by itself; a beat checks that each
+    /// member node is there and owned by the current session (one `exists` per group, sent
+    /// together). After a session expiry the nodes are gone, or still the old session's until
+    /// the server reaps them: those groups are reported missing and the coordinator re-joins.
+    /// The membership lease is the session timeout the server granted.
+    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws -> HeartbeatResult {
+        let client = try client()
+        guard let session = client.session else {
+            throw ToozError(.connectionFailed, "the zookeeper backend has no session")
+        }
+        let missing = try await withThrowingTaskGroup(of: GroupID?.self) { tasks in
+            for group in groups {
+                tasks.addTask {
+                    let owner = try await client.exists(self.paths.member(member, in: group))?.ephemeralOwner
+                    return owner == session.id ? nil : group
+                }
+            }
+            var missing: Set<GroupID> = []
+            for try await group in tasks { if let group { missing.insert(group) } }
+            return missing
+        }
+        return HeartbeatResult(missing: missing, ttl: session.timeout)
+    }
+
+    /// `getChildren` of the group: one round trip, without the capabilities (tooz: `get_members`).
+    public func memberNames(of group: GroupID) async throws -> Set<MemberID> {
+        let client = try client()
+        let path = paths.group(group)
+        do {
+            let children = try await retryingConnectionLoss { try await client.getChildren(path).children }
+            return Set(children.filter { $0 != ZooKeeperPaths.leaderNode }.map { MemberID($0) })
+        } catch where Self.code(error) == .noNode {
+            throw ToozError.groupNotCreated(group)
         }
     }
 
-    /// Liveness is the session, which the client keeps alive by itself. After a session expiry
-    /// the new session has none of our member nodes: re-create them with the capabilities last
-    /// given. Otherwise one cheap read (tooz: `get(/NS)`) checks the connection.
-    public func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
-        let client = try client()
-        let session = client.session?.id
-        let stale = withState { state in
-            groups.compactMap { group -> (GroupID, Capabilities)? in
-                guard let membership = state.memberships[MembershipKey(group: group, member: member)],
-                    membership.sessionID != session
-                else { return nil }
-                return (group, membership.capabilities)
-            }
-        }
-        guard !stale.isEmpty else {
-            _ = try await client.exists(paths.base)
-            return
-        }
-        for (group, capabilities) in stale {
-            let key = MembershipKey(group: group, member: member)
-            do {
-                _ = try await client.create(paths.member(member, in: group), data: OsloMsgPack.encode(capabilities), mode: .ephemeral)
-                logger.debug("re-joined a group after a new ZooKeeper session", metadata: ["tooz_group_id": "\(group)"])
-            } catch where Self.code(error) == .nodeExists {
-                // Ours if this session owns it (another of our calls made it). The old session's
-                // node goes when the server expires that session; a later heartbeat re-joins then.
-                let owner = try? await client.exists(paths.member(member, in: group))?.ephemeralOwner
-                guard let owner, owner == session else { continue }
-            } catch where Self.code(error) == .noNode {
-                // The group was deleted meanwhile: nothing to re-join.
-                withState { _ = $0.memberships.removeValue(forKey: key) }
-                continue
-            }
-            withState { $0.memberships[key]?.sessionID = session }
+    /// Child and data watches wake the subscription; they are one-shot and re-armed by the
+    /// next read of the group, so a group nobody reads any more holds no watch.
+    public func subscribe(to topic: ChangeTopic) async throws -> ChangeSubscription? {
+        switch topic {
+        case .group(let group): ChangeSubscription(signal: watches.signal(for: group))
+        case .lock: nil
         }
     }
 

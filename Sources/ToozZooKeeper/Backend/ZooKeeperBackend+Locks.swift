@@ -2,61 +2,91 @@ import NIOCore
 import Tooz
 
 extension ZooKeeperBackend {
-    /// One attempt with kazoo's recipe: create our contender node (or find the one this owner
-    /// queued on an earlier attempt), list the contenders, and hold the lock when ours is first.
-    /// Otherwise the node stays queued for this owner: the core waits with
-    /// ``waitForRelease(of:owner:timeout:)`` (a watch on the contender just ahead, kazoo's way)
-    /// and tries again, or gives up with ``abandonAcquisition(of:owner:)``, which deletes it.
-    ///
-    /// The node is `<uuid>__lock__<seq>`, with the owner token as the uuid: fresh for each
-    /// attempt, so after a create whose reply was lost with the connection, the node it made is
-    /// found by its prefix and adopted instead of leaving an orphaned contender behind.
+    /// kazoo's non-blocking acquire: create a contender node, hold the lock when it is first,
+    /// delete it otherwise.
     public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
-        if case .leadership(let group) = key { try checkGroup(group) }
+        let clock = ContinuousToozClock()
+        return try await acquire(
+            AcquireRequest(key: key, owner: owner, ttl: ttl, deadline: clock.now(), clock: clock, pollInterval: ttl)
+        )
+    }
+
+    /// kazoo's lock recipe, natively: one contender node `<uuid>__lock__<seq>` for the whole
+    /// wait, queued behind the lower sequences; the waiter watches only the contender just
+    /// ahead of it, so a release wakes one waiter, in queue order. At the deadline, on an
+    /// error or when the task is cancelled, the node is deleted: nothing stays queued.
+    ///
+    /// The uuid is the owner token, so after a create whose reply was lost with the connection,
+    /// the node it made is found by its prefix and adopted instead of orphaned. The grant's
+    /// handle is the node; its TTL is the session timeout the server granted, measured from the
+    /// listing that showed us first.
+    public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
         let client = try client()
+        let key = request.key
         let recipe = paths.recipe(key)
-        let uuid = ZooKeeperLockRecipe.uuid(from: owner.token)
-        if let queued = withState({ $0.queued[owner.token] }) {
-            let children = try await retryingConnectionLoss { try await client.getChildren(recipe).children }
-            let name = ZooKeeperPaths.name(of: queued.path)
-            if children.contains(name) {
-                guard ZooKeeperLockRecipe.contenders(children).first == name else { return nil }
-                withState {
-                    $0.queued[owner.token] = nil
-                    $0.grants[owner.token] = queued
-                }
-                return LockGrant(owner: owner, fencingToken: FencingToken(UInt64(bitPattern: queued.czxid), strength: .linearizable))
-            }
-            // Gone with an expired session: queue again.
-            withState { _ = $0.queued.removeValue(forKey: owner.token) }
-        }
-        var node = try await createContender(key, uuid: uuid, member: owner.member, client)
+        let uuid = ZooKeeperLockRecipe.uuid(from: request.owner.token)
+        var node = try await createContender(key, uuid: uuid, member: request.owner.member, client)
         do {
-            let children = try await retryingConnectionLoss { try await client.getChildren(recipe).children }
-            let ours = ZooKeeperLockRecipe.nodes(of: uuid, in: children)
-            // Normally exactly one. More means an earlier create of this attempt was applied
-            // without our hearing of it: keep the oldest, delete the rest.
-            if let oldest = ours.first, oldest != ZooKeeperPaths.name(of: node.path) {
-                let adopted = recipe + "/" + oldest
-                if let stat = try await client.exists(adopted) {
-                    try? await client.delete(node.path)
-                    node = HeldNode(path: adopted, czxid: stat.czxid)
+            var first = true
+            while true {
+                let sentAt = request.clock.now()
+                let children = try await retryingConnectionLoss { try await client.getChildren(recipe).children }
+                if first {
+                    node = try await adoptOldest(of: uuid, in: children, recipe: recipe, created: node, client)
+                    first = false
                 }
-            }
-            for extra in ours.dropFirst() where recipe + "/" + extra != node.path {
-                try? await client.delete(recipe + "/" + extra)
-            }
-            guard ZooKeeperLockRecipe.contenders(children).first == ZooKeeperPaths.name(of: node.path) else {
-                withState { $0.queued[owner.token] = node }
-                return nil
+                let contenders = ZooKeeperLockRecipe.contenders(children)
+                let name = ZooKeeperPaths.name(of: node.path)
+                guard let index = contenders.firstIndex(of: name) else {
+                    // Our node went with an expired session: queue again.
+                    node = try await createContender(key, uuid: uuid, member: request.owner.member, client)
+                    first = true
+                    continue
+                }
+                if index == 0 {
+                    return LockGrant(
+                        owner: request.owner, fencingToken: FencingToken(UInt64(bitPattern: node.czxid), strength: .linearizable),
+                        handle: node, ttl: client.session?.timeout, validFrom: sentAt
+                    )
+                }
+                let now = request.clock.now()
+                if request.hasExpired(at: now) {
+                    try? await deleteIgnoringMissing(node.path, client)
+                    return nil
+                }
+                let nap = request.deadline.map { min($0 - now, request.pollInterval * 100) } ?? request.pollInterval * 100
+                try await waitUntilGone(recipe + "/" + contenders[index - 1], timeout: nap, client)
             }
         } catch {
-            // Never leave a contender behind: it would block everyone until our session ends.
-            try? await client.delete(node.path)
+            // Never leave a contender behind: it would block everyone until our session ends. A
+            // cancelled task's request would not go out, so that delete is sent without waiting.
+            if Task.isCancelled {
+                client.deleteWithoutWaiting(node.path)
+            } else if (try? await deleteIgnoringMissing(node.path, client)) == nil {
+                client.deleteWithoutWaiting(node.path)
+            }
             throw error
         }
-        withState { $0.grants[owner.token] = node }
-        return LockGrant(owner: owner, fencingToken: FencingToken(UInt64(bitPattern: node.czxid), strength: .linearizable))
+    }
+
+    /// Normally our create made exactly one node. More means an earlier create of this attempt
+    /// was applied without our hearing of it: keep the oldest, delete the rest.
+    private func adoptOldest(
+        of uuid: String, in children: [String], recipe: String, created: HeldNode, _ client: ZooKeeperClient
+    ) async throws -> HeldNode {
+        var node = created
+        let ours = ZooKeeperLockRecipe.nodes(of: uuid, in: children)
+        if let oldest = ours.first, oldest != ZooKeeperPaths.name(of: node.path) {
+            let adopted = recipe + "/" + oldest
+            if let stat = try await client.exists(adopted) {
+                try? await client.delete(node.path)
+                node = HeldNode(path: adopted, czxid: stat.czxid)
+            }
+        }
+        for extra in ours.dropFirst() where recipe + "/" + extra != node.path {
+            try? await client.delete(recipe + "/" + extra)
+        }
+        return node
     }
 
     /// Creates the contender node (and its persistent parents on first use), or
@@ -112,23 +142,19 @@ extension ZooKeeperBackend {
     /// revoked (`false`); the connection is down → throws, so the lease turns uncertain and is
     /// lost at its safe deadline, as the session itself would be.
     public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
-        guard let node = withState({ $0.grants[grant.owner.token] }) else { return false }
+        guard let node = grant.handle(as: HeldNode.self) else { return false }
         let client = try client()
         do {
-            guard let stat = try await client.exists(node.path), stat.czxid == node.czxid else {
-                withState { _ = $0.grants.removeValue(forKey: grant.owner.token) }
-                return false
-            }
+            guard let stat = try await client.exists(node.path), stat.czxid == node.czxid else { return false }
             return true
         } catch let error as ToozError where error.code == .leaseLost {
-            withState { _ = $0.grants.removeValue(forKey: grant.owner.token) }
             return false
         }
     }
 
     /// Deletes our node. `false` when it was gone already (broken, or our session expired).
     public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
-        guard let node = withState({ $0.grants.removeValue(forKey: grant.owner.token) }) else { return false }
+        guard let node = grant.handle(as: HeldNode.self) else { return false }
         let client = try client()
         do {
             // The path is ours alone: the server never hands out a sequential name twice, so
@@ -149,7 +175,6 @@ extension ZooKeeperBackend {
         let recipe = paths.recipe(key)
         var watcher: ZooKeeperWatcher?
         if case .leadership(let group) = key {
-            try checkGroup(group)
             watcher = watches.arm(recipe, for: group)
         }
         for _ in 0..<5 {
@@ -172,57 +197,6 @@ extension ZooKeeperBackend {
             }
         }
         return nil
-    }
-
-    /// Watches the holder's node (the first contender) and returns when it goes, or after
-    /// `timeout`; at once when nobody holds the lock. For callers without a queued node.
-    public func waitForRelease(of key: LockKey, timeout: Duration) async throws {
-        let client = try client()
-        let recipe = paths.recipe(key)
-        let children: [String]
-        do {
-            children = try await retryingConnectionLoss { try await client.getChildren(recipe).children }
-        } catch where Self.code(error) == .noNode {
-            return
-        }
-        guard let first = ZooKeeperLockRecipe.contenders(children).first else { return }
-        try await waitUntilGone(recipe + "/" + first, timeout: timeout, client)
-    }
-
-    /// kazoo's wait: watch only the contender just ahead of `owner`'s queued node, so that a
-    /// release wakes one waiter, in queue order. Returns at once when ours is first or gone.
-    public func waitForRelease(of key: LockKey, owner: LockOwner, timeout: Duration) async throws {
-        guard let queued = withState({ $0.queued[owner.token] }) else {
-            return try await waitForRelease(of: key, timeout: timeout)
-        }
-        let client = try client()
-        let recipe = paths.recipe(key)
-        let children: [String]
-        do {
-            children = try await retryingConnectionLoss { try await client.getChildren(recipe).children }
-        } catch where Self.code(error) == .noNode {
-            return
-        }
-        let contenders = ZooKeeperLockRecipe.contenders(children)
-        guard let index = contenders.firstIndex(of: ZooKeeperPaths.name(of: queued.path)), index > 0 else { return }
-        try await waitUntilGone(recipe + "/" + contenders[index - 1], timeout: timeout, client)
-    }
-
-    /// Leaves the queue: deletes the owner's queued node. From a cancelled task the delete is
-    /// sent without waiting (a cancelled call would not go out at all).
-    public func abandonAcquisition(of key: LockKey, owner: LockOwner) async {
-        guard let queued = withState({ $0.queued.removeValue(forKey: owner.token) }), let client = try? client() else {
-            return
-        }
-        if Task.isCancelled {
-            client.deleteWithoutWaiting(queued.path)
-            return
-        }
-        do {
-            try await deleteIgnoringMissing(queued.path, client)
-        } catch {
-            client.deleteWithoutWaiting(queued.path)
-        }
     }
 
     /// Returns when the node at `path` is deleted, or after `timeout`. Waiters on one node
@@ -268,5 +242,4 @@ extension ZooKeeperBackend {
         return false
     }
 
-    public func changeSignal(for group: GroupID) -> ChangeBroadcast? { watches.signal(for: group) }
 }

@@ -20,11 +20,11 @@ import Tooz
 ///   never creates anything. `breakLock` deletes the holder's node (kazoo has no `break_`).
 /// - The fencing token is the lock node's `czxid`: linearizable, it grows with every
 ///   acquisition of every lock on the ensemble.
-/// - Liveness is the ZooKeeper session. The core still refreshes each lease (an `exists` on the
-///   lock node) every third of the session timeout: a node that is gone revokes the lease, a
-///   connection that is down makes it uncertain, and lost at its safe deadline, which is the
-///   session's own fate. After a session expiry the client opens a new session and the
-///   heartbeat re-creates this member's nodes in the groups it joined.
+/// - Liveness is the ZooKeeper session, and its granted timeout is every lease's TTL. Session
+///   states are reported to the coordinator as they happen (suspended → uncertain, resumed →
+///   refresh now, expired → lost at once); the core also refreshes each lease (an `exists` on
+///   the lock node) every third of the session timeout. After a session expiry the client opens
+///   a new session, the heartbeat reports the member nodes missing, and the coordinator re-joins.
 /// - Membership and leadership changes are pushed by child and data watches.
 public final class ZooKeeperBackend: CoordinationBackend {
     package let url: ZooKeeperURL
@@ -37,29 +37,12 @@ public final class ZooKeeperBackend: CoordinationBackend {
 
     struct State {
         var client: ZooKeeperClient?
-        /// Held lock nodes by owner token: what refresh and release look at.
-        var grants: [String: HeldNode] = [:]
-        /// Contender nodes of waiters that did not get the lock yet, by owner token: their place
-        /// in kazoo's queue, kept between attempts.
-        var queued: [String: HeldNode] = [:]
-        /// Memberships this backend made, with the capabilities to re-create them after a
-        /// session expiry, and the session that holds their node.
-        var memberships: [MembershipKey: Membership] = [:]
     }
 
-    struct HeldNode {
+    /// A lock node we created: the grant's handle, what refresh and release look at.
+    struct HeldNode: Sendable {
         var path: String
         var czxid: Int64
-    }
-
-    struct MembershipKey: Hashable {
-        var group: GroupID
-        var member: MemberID
-    }
-
-    struct Membership {
-        var capabilities: Capabilities
-        var sessionID: Int64?
     }
 
     package init(
@@ -92,7 +75,15 @@ public final class ZooKeeperBackend: CoordinationBackend {
                 .distributedAcrossThreads, .distributedAcrossProcesses, .distributedAcrossHosts, .nonTimeoutBased,
                 .sequential,
             ],
-            nameRules: NameRules(maximumLength: 512, forbiddenCharacters: forbidden, asciiOnly: true),
+            // `locks` is the lock tree's node under the namespace, `leader` the leadership recipe
+            // inside a group (tooz's bugs §4.2.1 and §4.2.2); `.` and `..` are not node names.
+            nameRules: NameRules(
+                maximumLength: 512, forbiddenCharacters: forbidden, asciiOnly: true,
+                reserved: [
+                    .group: [ZooKeeperPaths.locksNode, ".", ".."], .member: [ZooKeeperPaths.leaderNode, ".", ".."],
+                    .lock: [".", ".."],
+                ]
+            ),
             // A request must fit the server's jute.maxbuffer (1 MiB) with its path and ACL.
             maximumCapabilitiesSize: 1_000_000
         )
@@ -100,10 +91,18 @@ public final class ZooKeeperBackend: CoordinationBackend {
 
     // MARK: Lifecycle
 
-    public func connect() async throws {
+    public func connect(_ context: BackendContext) async throws {
         let client = try await ZooKeeperClient.connect(
-            configuration: clientConfiguration, eventLoopGroup: eventLoopGroup, logger: logger
+            configuration: clientConfiguration, eventLoopGroup: eventLoopGroup, logger: context.logger
         )
+        client.onSessionState { state in
+            switch state {
+            case .suspended: context.report(.connectionInterrupted)
+            case .reconnected, .connected: context.report(.connectionRestored)
+            case .expired: context.report(.sessionExpired)
+            case .connecting, .authenticationFailed, .closed: break
+            }
+        }
         do {
             try await client.ensurePath(paths.base)
         } catch {
@@ -115,12 +114,7 @@ public final class ZooKeeperBackend: CoordinationBackend {
 
     public func disconnect() async {
         let client = state.withLock { state -> ZooKeeperClient? in
-            defer {
-                state.client = nil
-                state.grants.removeAll()
-                state.queued.removeAll()
-                state.memberships.removeAll()
-            }
+            defer { state.client = nil }
             return state.client
         }
         // Closing the session deletes its ephemeral nodes at once: peers see us leave now.
@@ -140,10 +134,6 @@ public final class ZooKeeperBackend: CoordinationBackend {
             throw ToozError(.connectionFailed, "the zookeeper backend is not connected")
         }
         return client
-    }
-
-    func withState<T>(_ body: (inout State) -> T) -> T {
-        state.withLock { body(&$0) }
     }
 
     /// Runs an idempotent read again when the connection broke before its reply: the client

@@ -140,8 +140,20 @@ package final class ZooKeeperClient: Sendable {
         continuation.onTermination = { _ in
             eventLoop.execute { driver.value.removeStateObserver(id) }
         }
-        eventLoop.execute { driver.value.addStateObserver(id, continuation) }
+        let observer = ZooKeeperSessionDriver.StateObserver(
+            yield: { continuation.yield($0) }, finish: { continuation.finish() }
+        )
+        eventLoop.execute { driver.value.addStateObserver(id, observer) }
         return stream
+    }
+
+    /// Calls `handler` on the client's event loop with the current session state and every
+    /// change, until the client ends. For callers that only record or forward states.
+    package func onSessionState(_ handler: @escaping @Sendable (ZooKeeperSessionState) -> Void) {
+        let id = self.nextToken.wrappingAdd(1, ordering: .relaxed).newValue
+        let driver = self.driver
+        let observer = ZooKeeperSessionDriver.StateObserver(yield: handler, finish: {})
+        self.eventLoop.execute { driver.value.addStateObserver(id, observer) }
     }
 
     /// Requests sent and not answered yet, plus those waiting for a connection.

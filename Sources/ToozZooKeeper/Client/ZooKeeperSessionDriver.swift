@@ -57,7 +57,13 @@ final class ZooKeeperSessionDriver {
     private var watchers = ZooKeeperWatchRegistry()
 
     private var state: ZooKeeperSessionState = .connecting
-    private var stateObservers: [Int: AsyncStream<ZooKeeperSessionState>.Continuation] = [:]
+    private var stateObservers: [Int: StateObserver] = [:]
+
+    /// Someone told of every session state: a stream's continuation or a callback.
+    struct StateObserver {
+        var yield: @Sendable (ZooKeeperSessionState) -> Void
+        var finish: @Sendable () -> Void
+    }
     private var sessionWaiters: [EventLoopPromise<Void>] = []
     private var closeWaiters: [EventLoopPromise<Void>] = []
     private var forcedClose: Scheduled<Void>?
@@ -160,12 +166,12 @@ final class ZooKeeperSessionDriver {
     var outstandingRequestCount: Int { self.machine.outstandingRequestCount }
 
     /// Reports every state from the current one on, until the client ends.
-    func addStateObserver(_ id: Int, _ continuation: AsyncStream<ZooKeeperSessionState>.Continuation) {
-        continuation.yield(self.state)
+    func addStateObserver(_ id: Int, _ observer: StateObserver) {
+        observer.yield(self.state)
         if self.state.isTerminal {
-            continuation.finish()
+            observer.finish()
         } else {
-            self.stateObservers[id] = continuation
+            self.stateObservers[id] = observer
         }
     }
 
