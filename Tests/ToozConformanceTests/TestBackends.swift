@@ -387,7 +387,7 @@ final class EventLog: Sendable {
             switch event {
             case .joined(let who, _), .left(let who), .capabilitiesChanged(let who, _): who == member
             case .leaderChanged(let who): who == member
-            case .snapshot: false
+            case .snapshot, .membershipChanged: false
             }
         }
     }
@@ -469,32 +469,12 @@ final class Faults: Sendable {
 
 /// Forwards everything to a real backend, injecting refresh faults and logging lock calls.
 /// Generic over backends, so the core's lease behaviour is checked on every backend.
-struct FaultyBackend: CoordinationBackend {
+struct FaultyBackend: ForwardingBackend {
     let base: any CoordinationBackend
     let faults: Faults
 
-    var info: BackendInfo { base.info }
-    func connect() async throws { try await base.connect() }
-    func disconnect() async { await base.disconnect() }
-    func ping() async throws { try await base.ping() }
-
-    func createGroup(_ group: GroupID) async throws { try await base.createGroup(group) }
-    func deleteGroup(_ group: GroupID) async throws { try await base.deleteGroup(group) }
-    func groups() async throws -> [GroupID] { try await base.groups() }
-    func join(_ group: GroupID, member: MemberID, capabilities: Capabilities) async throws {
-        try await base.join(group, member: member, capabilities: capabilities)
-    }
-    func leave(_ group: GroupID, member: MemberID) async throws { try await base.leave(group, member: member) }
-    func members(of group: GroupID) async throws -> [MemberID: Capabilities] { try await base.members(of: group) }
-    func capabilities(of member: MemberID, in group: GroupID) async throws -> Capabilities {
-        try await base.capabilities(of: member, in: group)
-    }
-    func updateCapabilities(_ capabilities: Capabilities, of member: MemberID, in group: GroupID) async throws {
-        try await base.updateCapabilities(capabilities, of: member, in: group)
-    }
-    func heartbeat(member: MemberID, groups: Set<GroupID>) async throws {
-        try await base.heartbeat(member: member, groups: groups)
-    }
+    /// The try/wait loop over this wrapper's ``tryAcquire(_:owner:ttl:)``, so every attempt is logged.
+    func acquire(_ request: AcquireRequest) async throws -> LockGrant? { try await pollingAcquire(request) }
 
     func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
         let grant = try await base.tryAcquire(key, owner: owner, ttl: ttl)
@@ -518,16 +498,4 @@ struct FaultyBackend: CoordinationBackend {
         if faults.failReleases { throw ToozError(.connectionFailed, "injected release failure") }
         return try await base.release(key, grant: grant)
     }
-    func holder(of key: LockKey) async throws -> MemberID? { try await base.holder(of: key) }
-    func waitForRelease(of key: LockKey, timeout: Duration) async throws {
-        try await base.waitForRelease(of: key, timeout: timeout)
-    }
-    func waitForRelease(of key: LockKey, owner: LockOwner, timeout: Duration) async throws {
-        try await base.waitForRelease(of: key, owner: owner, timeout: timeout)
-    }
-    func abandonAcquisition(of key: LockKey, owner: LockOwner) async {
-        await base.abandonAcquisition(of: key, owner: owner)
-    }
-    func breakLock(_ key: LockKey) async throws -> Bool { try await base.breakLock(key) }
-    func changeSignal(for group: GroupID) -> ChangeBroadcast? { base.changeSignal(for: group) }
 }

@@ -108,6 +108,11 @@ extension CoordinationBackend {
 
     public func ping() async throws {}
 
+    /// Connects for use without a coordinator (tools, tests): signals go nowhere.
+    public func connect() async throws {
+        try await connect(.detached())
+    }
+
     public func createGroup(_ group: GroupID) async throws { throw missing("groups") }
     public func deleteGroup(_ group: GroupID) async throws { throw missing("groups") }
     public func groups() async throws -> [GroupID] { throw missing("groups") }

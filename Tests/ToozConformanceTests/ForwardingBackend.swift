@@ -1,0 +1,45 @@
+import Tooz
+
+/// A backend that wraps another and passes every operation on, so that a test double states
+/// only the operations it changes (fault injection, hanging requests, call logs).
+protocol ForwardingBackend: CoordinationBackend {
+    var base: any CoordinationBackend { get }
+}
+
+extension ForwardingBackend {
+    var info: BackendInfo { base.info }
+    func connect(_ context: BackendContext) async throws { try await base.connect(context) }
+    func disconnect() async { await base.disconnect() }
+    func ping() async throws { try await base.ping() }
+
+    func createGroup(_ group: GroupID) async throws { try await base.createGroup(group) }
+    func deleteGroup(_ group: GroupID) async throws { try await base.deleteGroup(group) }
+    func groups() async throws -> [GroupID] { try await base.groups() }
+    func join(_ group: GroupID, member: MemberID, capabilities: Capabilities) async throws {
+        try await base.join(group, member: member, capabilities: capabilities)
+    }
+    func leave(_ group: GroupID, member: MemberID) async throws { try await base.leave(group, member: member) }
+    func memberNames(of group: GroupID) async throws -> Set<MemberID> { try await base.memberNames(of: group) }
+    func members(of group: GroupID) async throws -> [MemberID: Capabilities] { try await base.members(of: group) }
+    func capabilities(of member: MemberID, in group: GroupID) async throws -> Capabilities {
+        try await base.capabilities(of: member, in: group)
+    }
+    func updateCapabilities(_ capabilities: Capabilities, of member: MemberID, in group: GroupID) async throws {
+        try await base.updateCapabilities(capabilities, of: member, in: group)
+    }
+    func heartbeat(member: MemberID, groups: Set<GroupID>) async throws -> HeartbeatResult {
+        try await base.heartbeat(member: member, groups: groups)
+    }
+
+    func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
+        try await base.tryAcquire(key, owner: owner, ttl: ttl)
+    }
+    func acquire(_ request: AcquireRequest) async throws -> LockGrant? { try await base.acquire(request) }
+    func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
+        try await base.refresh(key, grant: grant, ttl: ttl)
+    }
+    func release(_ key: LockKey, grant: LockGrant) async throws -> Bool { try await base.release(key, grant: grant) }
+    func holder(of key: LockKey) async throws -> MemberID? { try await base.holder(of: key) }
+    func breakLock(_ key: LockKey) async throws -> Bool { try await base.breakLock(key) }
+    func subscribe(to topic: ChangeTopic) async throws -> ChangeSubscription? { try await base.subscribe(to: topic) }
+}
