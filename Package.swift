@@ -85,6 +85,7 @@ let package = Package(
             name: "ToozTests",
             dependencies: [
                 "Tooz",
+                "ToozTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
@@ -103,6 +104,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // What the test suites share: backend wrappers, waits, event logs.
+        .target(name: "ToozTestKit", dependencies: ["Tooz"], path: "Tests/ToozTestKit", swiftSettings: strictSettings),
         // Throwaway servers for the server tests: spawn, reap, pid files for scripts/test.
         .target(name: "ToozServerTestSupport", path: "Tests/ToozServerTestSupport", swiftSettings: strictSettings),
         .testTarget(
@@ -118,7 +121,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ToozLocalTests", dependencies: ["ToozLocal", "ToozBackends"], swiftSettings: strictSettings),
-        .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
+        .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends", "ToozTestKit"], swiftSettings: strictSettings),
         .testTarget(
             name: "ToozInteropTests",
             dependencies: [

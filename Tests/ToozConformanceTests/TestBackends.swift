@@ -1,3 +1,4 @@
+import ToozTestKit
 import Foundation
 import Synchronization
 import Testing

@@ -250,6 +250,7 @@ import Testing
 
 /// Waits until `condition` holds, for at most five seconds of real time.
 func eventually(
+    _ what: @autoclosure () -> String = "condition",
     _ condition: @Sendable () throws -> Bool,
     sourceLocation: SourceLocation = #_sourceLocation
 ) async throws {
@@ -257,7 +258,7 @@ func eventually(
         if try condition() { return }
         try await Task.sleep(for: .milliseconds(1))
     }
-    Issue.record("condition not met within 5 s", sourceLocation: sourceLocation)
+    Issue.record("\(what()) not met within 5 s", sourceLocation: sourceLocation)
     throw CancellationError()
 }
 

@@ -29,7 +29,10 @@ public struct GroupEvents: AsyncSequence, Sendable {
         var seenGroup: UInt64 = 0
         var seenMemberships: UInt64 = 0
         var last: GroupSnapshot?
-        var lastMembership: MembershipState = .left
+        /// This member's membership when the stream started following it, and how many of its
+        /// changes were reported.
+        var membership: Membership?
+        var membershipChangesSeen = 0
         var pending: [GroupEvent] = []
 
         init(coordinator: Coordinator, group: GroupID) {
@@ -46,7 +49,8 @@ public struct GroupEvents: AsyncSequence, Sendable {
                     }
                     seenGroup = subscription?.signal.generation ?? 0
                     seenMemberships = coordinator.membershipsChanged.generation
-                    lastMembership = coordinator.membershipState(in: group)
+                    membership = coordinator.membership(in: group)
+                    membershipChangesSeen = membership?.changeCount ?? 0
                     let snapshot = try await coordinator.snapshot(of: group)
                     self.last = snapshot
                     return .snapshot(snapshot)
@@ -64,13 +68,31 @@ public struct GroupEvents: AsyncSequence, Sendable {
                 let snapshot = try await coordinator.snapshot(of: group, allowMissing: true)
                 pending = MembershipDiff.events(from: last, to: snapshot)
                 self.last = snapshot
-                let membership = coordinator.membershipState(in: group)
-                if membership != lastMembership {
-                    pending.append(.membershipChanged(membership))
-                    lastMembership = membership
-                }
+                pending += membershipChanges()
             }
             return pending.removeFirst()
+        }
+
+        /// Every state change of this member's membership since the last look, each once; a
+        /// join or leave of our own shows as one too.
+        private mutating func membershipChanges() -> [GroupEvent] {
+            let current = coordinator.membership(in: group)
+            var events: [GroupEvent] = []
+            if let membership {
+                let (changes, next) = membership.changes(since: membershipChangesSeen)
+                events += changes.map { .membershipChanged($0) }
+                membershipChangesSeen = next
+            }
+            if current !== membership {
+                if let current {
+                    events.append(.membershipChanged(current.state))
+                    membershipChangesSeen = current.changeCount
+                } else if membership?.state != .left {
+                    events.append(.membershipChanged(.left))
+                }
+                membership = current
+            }
+            return events
         }
 
         private mutating func finish() -> GroupEvent? {

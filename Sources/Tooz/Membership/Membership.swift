@@ -10,6 +10,9 @@ public final class Membership: Sendable {
     public let group: GroupID
     package let cell: LeaseCell
     private let published: Mutex<Capabilities>
+    /// Every state change so far, numbered, for event streams that must report each one even
+    /// when several happen between two of their reads.
+    private let log = Mutex<(first: Int, changes: [MembershipState])>((0, []))
 
     package init(group: GroupID, capabilities: Capabilities, machine: LeaseStateMachine) {
         self.group = group
@@ -37,8 +40,31 @@ public final class Membership: Sendable {
     /// Applies one state-machine step; observers finish only when the member has left.
     @discardableResult
     package func update(_ step: (inout LeaseStateMachine) -> LeaseState?) -> LeaseState? {
-        cell.update(finishWhen: { $0 == .released }, step)
+        let change = cell.update(finishWhen: { $0 == .released }, step)
+        if let change {
+            log.withLock { log in
+                log.changes.append(MembershipState(change))
+                // A stream that falls this far behind sees the latest changes only.
+                if log.changes.count > 64 {
+                    log.changes.removeFirst(32)
+                    log.first += 32
+                }
+            }
+        }
+        return change
     }
+
+    /// The changes numbered `seen` and later, and the number to pass next time.
+    package func changes(since seen: Int) -> (changes: [MembershipState], next: Int) {
+        log.withLock { log in
+            let end = log.first + log.changes.count
+            let start = max(seen, log.first)
+            return (Array(log.changes[(start - log.first)...]), end)
+        }
+    }
+
+    /// The number of changes so far.
+    package var changeCount: Int { log.withLock { $0.first + $0.changes.count } }
 }
 
 extension Membership: CustomStringConvertible {
