@@ -107,7 +107,12 @@ let package = Package(
         // What the test suites share: backend wrappers, waits, event logs.
         .target(name: "ToozTestKit", dependencies: ["Tooz"], path: "Tests/ToozTestKit", swiftSettings: strictSettings),
         // Throwaway servers for the server tests: spawn, reap, pid files for scripts/test.
-        .target(name: "ToozServerTestSupport", path: "Tests/ToozServerTestSupport", swiftSettings: strictSettings),
+        .target(
+            name: "ToozServerTestSupport",
+            dependencies: ["ToozRedis", "ToozZooKeeper"],
+            path: "Tests/ToozServerTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ToozZooKeeperTests",
             dependencies: [
@@ -129,6 +134,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI", "ToozServerTestSupport"], swiftSettings: strictSettings
+        ),
     ]
 )

@@ -1,3 +1,4 @@
+import ToozServerTestSupport
 import Foundation
 import Logging
 import Testing

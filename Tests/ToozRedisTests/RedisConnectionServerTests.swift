@@ -1,3 +1,4 @@
+import ToozServerTestSupport
 import Logging
 import NIOCore
 import NIOPosix

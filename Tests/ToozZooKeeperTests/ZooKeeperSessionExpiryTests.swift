@@ -1,3 +1,4 @@
+import ToozServerTestSupport
 import Foundation
 import Testing
 import ToozBackends

@@ -44,9 +44,11 @@ public struct GroupEvents: AsyncSequence, Sendable {
             while pending.isEmpty {
                 if Task.isCancelled { return finish() }
                 guard let last else {
-                    subscription = try await coordinator.call("follow changes of \(group.rawValue.debugDescription)") {
+                    let group = self.group
+                    let subscribed = try await coordinator.call("follow changes of \(group.rawValue.debugDescription)") {
                         try await $0.subscribe(to: .group(group))
                     }
+                    subscription = subscribed
                     seenGroup = subscription?.signal.generation ?? 0
                     seenMemberships = coordinator.membershipsChanged.generation
                     membership = coordinator.membership(in: group)

@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import Foundation
-import ToozServerTestSupport
 import Synchronization
 import ToozZooKeeper
 
@@ -21,12 +20,12 @@ import ToozZooKeeper
 /// ``restart()`` a server on the same ports and data. When `TOOZ_TEST_TMP` is set
 /// (scripts/test), each running server's pid is listed as `$TOOZ_TEST_TMP/test-servers/<pid>.pid`,
 /// so that a crashed test run leaves nothing behind.
-final class ZooKeeperTestServer: Sendable {
-    enum Failure: Error, CustomStringConvertible {
+package final class ZooKeeperTestServer: Sendable {
+    package enum Failure: Error, CustomStringConvertible {
         case notInstalled(String)
         case didNotStart(String)
 
-        var description: String {
+        package var description: String {
             switch self {
             case .notInstalled(let what): "ZooKeeper cannot run here: \(what)"
             case .didNotStart(let log): "the ZooKeeper server did not start: \(log)"
@@ -35,29 +34,29 @@ final class ZooKeeperTestServer: Sendable {
     }
 
     /// The server's id in an ensemble (its `myid`), 0 when standalone.
-    let id: Int
+    package let id: Int
     /// The loopback client port.
-    let port: Int
+    package let port: Int
     /// The server's directory: its config, data and log (removed when it is stopped for good).
-    let directory: String
+    package let directory: String
     private let mainClass: String
     private let process = Mutex<pid_t?>(nil)
 
     /// `zookeeper://127.0.0.1:PORT`.
-    var url: String { "zookeeper://127.0.0.1:\(self.port)" }
-    var server: ZooKeeperURL.Server { ZooKeeperURL.Server(host: "127.0.0.1", port: self.port) }
+    package var url: String { "zookeeper://127.0.0.1:\(self.port)" }
+    package var server: ZooKeeperURL.Server { ZooKeeperURL.Server(host: "127.0.0.1", port: self.port) }
     /// The running server's pid, if it runs.
-    var pid: pid_t? { self.process.withLock { $0 } }
+    package var pid: pid_t? { self.process.withLock { $0 } }
 
     // MARK: - Availability
 
     /// `java` on PATH.
-    static let java: String? = findExecutable("java")
+    package static let java: String? = findExecutable("java")
 
     /// The Debian package's server jar (its manifest names the other jars it needs), and an
     /// slf4j binding when there is one, so that the server's log lands in its directory.
     /// `TOOZ_ZOOKEEPER_CLASSPATH` overrides it.
-    static let classpath: String? = {
+    package static let classpath: String? = {
         if let override = ProcessInfo.processInfo.environment["TOOZ_ZOOKEEPER_CLASSPATH"], !override.isEmpty {
             return override
         }
@@ -68,7 +67,7 @@ final class ZooKeeperTestServer: Sendable {
     }()
 
     /// Why the server tests cannot run here, or `nil` when they can.
-    static var missing: String? {
+    package static var missing: String? {
         if java == nil { return "java is not on PATH" }
         if classpath == nil { return "/usr/share/java/zookeeper.jar is missing (apt-get install zookeeper)" }
         return nil
@@ -76,11 +75,11 @@ final class ZooKeeperTestServer: Sendable {
 
     /// Whether server tests run: when java and the jars are there, and always under `CI=true`
     /// (where a missing server must fail the run rather than skip it).
-    static var testsEnabled: Bool {
+    package static var testsEnabled: Bool {
         missing == nil || ProcessInfo.processInfo.environment["CI"] == "true"
     }
 
-    static func findExecutable(_ name: String) -> String? { ServerProcess.findExecutable(name) }
+    package static func findExecutable(_ name: String) -> String? { ServerProcess.findExecutable(name) }
 
     // MARK: - Lifecycle
 
@@ -110,7 +109,7 @@ final class ZooKeeperTestServer: Sendable {
     }
 
     /// Starts a standalone server on a free loopback port.
-    static func start() async throws -> ZooKeeperTestServer {
+    package static func start() async throws -> ZooKeeperTestServer {
         if let missing { throw Failure.notInstalled(missing) }
         var lastError: (any Error)?
         // A free port can be taken by someone else before the server binds it: try a few.
@@ -138,7 +137,7 @@ final class ZooKeeperTestServer: Sendable {
     }
 
     /// Starts an ensemble of `size` servers on loopback and waits until each one serves.
-    static func startEnsemble(size: Int = 3) async throws -> [ZooKeeperTestServer] {
+    package static func startEnsemble(size: Int = 3) async throws -> [ZooKeeperTestServer] {
         if let missing { throw Failure.notInstalled(missing) }
         var ports: Set<Int> = []
         while ports.count < size * 3 { ports.insert(try freePort()) }
@@ -174,7 +173,7 @@ final class ZooKeeperTestServer: Sendable {
     }
 
     /// Runs `body` with a fresh standalone server, then stops it and removes its directory.
-    static func withServer<T>(_ body: (ZooKeeperTestServer) async throws -> T) async throws -> T {
+    package static func withServer<T>(_ body: (ZooKeeperTestServer) async throws -> T) async throws -> T {
         let server = try await start()
         do {
             let result = try await body(server)
@@ -187,7 +186,7 @@ final class ZooKeeperTestServer: Sendable {
     }
 
     /// Runs `body` with a fresh ensemble, then stops every server and removes their directories.
-    static func withEnsemble<T>(size: Int = 3, _ body: ([ZooKeeperTestServer]) async throws -> T) async throws -> T {
+    package static func withEnsemble<T>(size: Int = 3, _ body: ([ZooKeeperTestServer]) async throws -> T) async throws -> T {
         let servers = try await startEnsemble(size: size)
         do {
             let result = try await body(servers)
@@ -200,40 +199,40 @@ final class ZooKeeperTestServer: Sendable {
     }
 
     /// SIGTERM, then SIGKILL after 10 s; waits for the process to end.
-    func stop() async {
+    package func stop() async {
         guard let pid = self.pid else { return }
         await ServerProcess.stop(pid, grace: .seconds(10))
         self.process.withLock { if $0 == pid { $0 = nil } }
     }
 
     /// Stops the server and removes its directory.
-    func stopAndRemove() async {
+    package func stopAndRemove() async {
         await self.stop()
         try? FileManager.default.removeItem(atPath: self.directory)
     }
 
     /// Kills the server with SIGKILL, as a crash would, and waits for it to end.
-    func kill9() async {
+    package func kill9() async {
         guard let pid = self.pid else { return }
         kill(pid, SIGKILL)
         _ = self.reap(pid, blocking: true)
     }
 
     /// Freezes the server (SIGSTOP): its sockets stay open, nothing answers.
-    func pause() {
+    package func pause() {
         guard let pid = self.pid else { return }
         kill(pid, SIGSTOP)
     }
 
     /// Lets a paused server run again (SIGCONT).
-    func resume() {
+    package func resume() {
         guard let pid = self.pid else { return }
         kill(pid, SIGCONT)
     }
 
     /// Starts the server again on the same ports with the same data, and waits until it serves
     /// (for an ensemble member: until it has rejoined a quorum).
-    func restart() async throws {
+    package func restart() async throws {
         await self.stop()
         try await self.launch()
         try await self.waitUntilServing()
@@ -275,7 +274,7 @@ final class ZooKeeperTestServer: Sendable {
 
     /// The server's mode from `srvr` (`standalone`, `leader`, `follower`), `nil` when it does
     /// not serve.
-    var mode: String? {
+    package var mode: String? {
         guard let reply = Self.fourLetterWord("srvr", port: self.port) else { return nil }
         for line in reply.split(separator: "\n") where line.hasPrefix("Mode: ") {
             return String(line.dropFirst("Mode: ".count))
@@ -283,7 +282,7 @@ final class ZooKeeperTestServer: Sendable {
         return nil
     }
 
-    func logTail() -> String {
+    package func logTail() -> String {
         let log = (try? String(contentsOfFile: self.directory + "/server.log", encoding: .utf8)) ?? ""
         return String(log.suffix(1500))
     }
@@ -302,14 +301,14 @@ final class ZooKeeperTestServer: Sendable {
     // MARK: - Helpers
 
     /// A directory short enough for a unix socket path (at most 107 bytes).
-    static func makeTemporaryDirectory() throws -> String { try ServerProcess.makeTemporaryDirectory(prefix: "tooz-zookeeper") }
+    package static func makeTemporaryDirectory() throws -> String { try ServerProcess.makeTemporaryDirectory(prefix: "tooz-zookeeper") }
 
     /// A loopback port nobody listens on right now.
-    static func freePort() throws -> Int { try ServerProcess.freePort() }
+    package static func freePort() throws -> Int { try ServerProcess.freePort() }
 
     /// Sends a four-letter word to 127.0.0.1:`port` and returns the whole reply, or `nil` when
     /// nothing answers within 2 s.
-    static func fourLetterWord(_ word: String, port: Int) -> String? {
+    package static func fourLetterWord(_ word: String, port: Int) -> String? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

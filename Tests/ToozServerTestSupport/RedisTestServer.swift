@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import Foundation
-import ToozServerTestSupport
 import Synchronization
 import ToozRedis
 
@@ -23,33 +22,33 @@ import ToozRedis
 /// it, and ``restart()`` it on the same port and directory. When
 /// `TOOZ_TEST_TMP` is set (scripts/test), each running server's pid is listed as
 /// `$TOOZ_TEST_TMP/test-servers/<pid>.pid`, so that a crashed test run leaves nothing behind.
-final class RedisTestServer: Sendable {
+package final class RedisTestServer: Sendable {
     /// TLS files for a server that listens with TLS on ``port`` (and not in plain text).
-    struct TLS: Sendable {
-        var certificatePath: String
-        var keyPath: String
-        var caCertificatesPath: String
+    package struct TLS: Sendable {
+        package var certificatePath: String
+        package var keyPath: String
+        package var caCertificatesPath: String
         /// `yes`, `no` or `optional` (Redis's `tls-auth-clients`).
-        var authClients: String = "yes"
+        package var authClients: String = "yes"
     }
 
     /// Files made by ``makeCertificates(in:)``.
-    struct Certificates: Sendable {
-        var caCertificatePath: String
-        var serverCertificatePath: String
-        var serverKeyPath: String
-        var clientCertificatePath: String
-        var clientKeyPath: String
+    package struct Certificates: Sendable {
+        package var caCertificatePath: String
+        package var serverCertificatePath: String
+        package var serverKeyPath: String
+        package var clientCertificatePath: String
+        package var clientKeyPath: String
 
         /// The server side of these files, for ``RedisTestServer/start(arguments:tls:)``.
-        func serverTLS(authClients: String = "yes") -> TLS {
+        package func serverTLS(authClients: String = "yes") -> TLS {
             TLS(certificatePath: serverCertificatePath, keyPath: serverKeyPath, caCertificatesPath: caCertificatePath, authClients: authClients)
         }
     }
 
     /// Makes a CA, a server certificate for `127.0.0.1` and `localhost`, and a client
     /// certificate, with the `openssl` command line tool.
-    static func makeCertificates(in directory: String) throws -> Certificates {
+    package static func makeCertificates(in directory: String) throws -> Certificates {
         func path(_ name: String) -> String { directory + "/" + name }
         try run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"), "-out", path("ca.crt"),
                  "-days", "2", "-subj", "/CN=swift-tooz test CA"], in: directory)
@@ -70,11 +69,11 @@ final class RedisTestServer: Sendable {
         )
     }
 
-    enum Failure: Error, CustomStringConvertible {
+    package enum Failure: Error, CustomStringConvertible {
         case notInstalled
         case didNotStart(String)
 
-        var description: String {
+        package var description: String {
             switch self {
             case .notInstalled: "redis-server is not on PATH"
             case .didNotStart(let log): "redis-server did not start: \(log)"
@@ -83,31 +82,31 @@ final class RedisTestServer: Sendable {
     }
 
     /// The loopback TCP port (TLS when the server was started with ``TLS``).
-    let port: Int
+    package let port: Int
     /// The server's working directory (removed when it is stopped for good).
-    let directory: String
-    let arguments: [String]
-    let tls: TLS?
+    package let directory: String
+    package let arguments: [String]
+    package let tls: TLS?
     private let process = Mutex<pid_t?>(nil)
 
-    var unixSocketPath: String { self.directory + "/redis.sock" }
-    var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: self.port) }
-    var unixEndpoint: RedisEndpoint { .unixSocket(path: self.unixSocketPath) }
+    package var unixSocketPath: String { self.directory + "/redis.sock" }
+    package var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: self.port) }
+    package var unixEndpoint: RedisEndpoint { .unixSocket(path: self.unixSocketPath) }
     /// The running server's pid, if it runs.
-    var pid: pid_t? { self.process.withLock { $0 } }
+    package var pid: pid_t? { self.process.withLock { $0 } }
 
     // MARK: - Availability
 
     /// The path of `redis-server`, if it is on PATH.
-    static let executable: String? = findExecutable("redis-server")
+    package static let executable: String? = findExecutable("redis-server")
 
     /// Whether server tests run: when `redis-server` is installed, and always under `CI=true`
     /// (where a missing server must fail the run rather than skip it).
-    static var testsEnabled: Bool {
+    package static var testsEnabled: Bool {
         executable != nil || ProcessInfo.processInfo.environment["CI"] == "true"
     }
 
-    static func findExecutable(_ name: String) -> String? { ServerProcess.findExecutable(name) }
+    package static func findExecutable(_ name: String) -> String? { ServerProcess.findExecutable(name) }
 
     // MARK: - Lifecycle
 
@@ -119,7 +118,7 @@ final class RedisTestServer: Sendable {
     }
 
     /// Starts a server on a free loopback port; `arguments` are appended to redis-server's.
-    static func start(arguments: [String] = [], tls: TLS? = nil) async throws -> RedisTestServer {
+    package static func start(arguments: [String] = [], tls: TLS? = nil) async throws -> RedisTestServer {
         guard executable != nil else { throw Failure.notInstalled }
         let directory = try makeTemporaryDirectory()
         var lastError: (any Error)?
@@ -138,7 +137,7 @@ final class RedisTestServer: Sendable {
     }
 
     /// Runs `body` with a fresh server, and stops the server and removes its directory afterwards.
-    static func withServer<T>(
+    package static func withServer<T>(
         arguments: [String] = [],
         tls: TLS? = nil,
         _ body: (RedisTestServer) async throws -> T
@@ -155,37 +154,37 @@ final class RedisTestServer: Sendable {
     }
 
     /// SIGTERM, then SIGKILL after 5 s; waits for the process to end.
-    func stop() async {
+    package func stop() async {
         guard let pid = self.pid else { return }
         await ServerProcess.stop(pid, grace: .seconds(5))
         self.process.withLock { if $0 == pid { $0 = nil } }
     }
 
     /// Stops the server and removes its directory.
-    func stopAndRemove() async {
+    package func stopAndRemove() async {
         await self.stop()
         Self.removeTree(self.directory)
     }
 
     /// Kills the server with SIGKILL, as a crash would, and waits for it to end.
-    func kill9() async {
+    package func kill9() async {
         guard let pid = self.pid else { return }
         kill(pid, SIGKILL)
         _ = self.reap(pid, blocking: true)
     }
 
     /// Freezes the server with SIGSTOP: connections stay open, nothing is answered.
-    func pause() {
+    package func pause() {
         if let pid = self.pid { kill(pid, SIGSTOP) }
     }
 
     /// Lets a ``pause()``d server run again (SIGCONT).
-    func resume() {
+    package func resume() {
         if let pid = self.pid { kill(pid, SIGCONT) }
     }
 
     /// Starts the server again on the same port and in the same directory.
-    func restart() async throws {
+    package func restart() async throws {
         await self.stop()
         try await self.launch()
     }
@@ -241,7 +240,7 @@ final class RedisTestServer: Sendable {
 
 
     /// Runs a helper program (openssl) to completion; throws when it fails.
-    static func run(_ arguments: [String], in directory: String) throws {
+    package static func run(_ arguments: [String], in directory: String) throws {
         let output = directory + "/command.out"
         var line = arguments
         line[0] = findExecutable(arguments[0]) ?? arguments[0]
@@ -258,15 +257,15 @@ final class RedisTestServer: Sendable {
     // MARK: - Helpers
 
     /// A directory short enough for a unix socket path (at most 107 bytes).
-    static func makeTemporaryDirectory() throws -> String { try ServerProcess.makeTemporaryDirectory(prefix: "tooz-redis") }
+    package static func makeTemporaryDirectory() throws -> String { try ServerProcess.makeTemporaryDirectory(prefix: "tooz-redis") }
 
-    static func removeTree(_ path: String) { ServerProcess.removeTree(path) }
+    package static func removeTree(_ path: String) { ServerProcess.removeTree(path) }
 
     /// A loopback port nobody listens on right now.
-    static func freePort() throws -> Int { try ServerProcess.freePort() }
+    package static func freePort() throws -> Int { try ServerProcess.freePort() }
 
     /// Whether a server answers `PING` on the unix socket (any reply counts: `-NOAUTH` too).
-    static func answers(unixSocket path: String) -> Bool {
+    package static func answers(unixSocket path: String) -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import ToozServerTestSupport
+
+@testable import ToozCLI
+
+/// The central promise with a frozen server: `tooz lock NAME -- CMD` holds the lock, the server
+/// is stopped with SIGSTOP (its connection stays open, nothing answers), and CMD must be
+/// terminated before the lease's TTL can run out on the server — exit 76, lease lost. Each test
+/// runs its own server, so freezing it disturbs no other test.
+@Suite struct FrozenServerTests {
+    @Test(.enabled(if: RedisTestServer.testsEnabled, "redis-server is not installed: run scripts/test"))
+    func redisFrozenWhileACommandHoldsTheLock() async throws {
+        try await RedisTestServer.withServer { server in
+            // The measured failure: a 30 s command timeout let CMD run 27 s past the 3 s TTL.
+            let url = "redis://127.0.0.1:\(server.port)?lock_timeout=3&timeout=30"
+            try await expectCommandStoppedWithinTTL(url: url, ttl: .seconds(3), freeze: server.pause, thaw: server.resume)
+        }
+    }
+
+    @Test(.enabled(if: ZooKeeperTestServer.testsEnabled, "ZooKeeper is not installed: run scripts/test"))
+    func zooKeeperFrozenWhileACommandHoldsTheLock() async throws {
+        try await ZooKeeperTestServer.withServer { server in
+            // A 4 s session: the server may expire it 4 s after it last heard from us.
+            let url = server.url + "?timeout=4"
+            try await expectCommandStoppedWithinTTL(url: url, ttl: .seconds(4), freeze: server.pause, thaw: server.resume)
+        }
+    }
+
+    private func expectCommandStoppedWithinTTL(
+        url: String, ttl: Duration, freeze: () -> Void, thaw: () -> Void
+    ) async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let pidFile = scratch.path + "/command.pid"
+        let holder = try ToozProcess.start([
+            "lock", "--url", url, "frozen", "--", "sh", "-c", "echo $$ > '\(pidFile)'; exec sleep 600",
+        ])
+        defer { holder.cleanUp() }
+        try await eventually("the holder to start its command") { readPID(pidFile) != nil }
+        let command = try #require(readPID(pidFile))
+        defer { Platform.send(SIGKILL, to: command) }
+
+        let frozenAt = ContinuousClock.now
+        freeze()
+        defer { thaw() }
+        try await eventually("the command to be terminated", limit: .seconds(60)) { !isRunning(command) }
+        let stoppedAfter = ContinuousClock.now - frozenAt
+        // The last refresh that succeeded was sent before the freeze, so the server keeps the
+        // key at least until `ttl` after the freeze: the command must be gone by then.
+        #expect(stoppedAfter < ttl, "CMD ran \(stoppedAfter) after the freeze; the TTL is \(ttl)")
+        thaw()
+        #expect(try await holder.wait(limit: .seconds(120)) == .exited(76), "stderr: \(holder.stderr)")
+    }
+
+    /// Whether `pid` runs: it exists and is not a zombie waiting for its parent to reap it.
+    private func isRunning(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != "Z"
+    }
+}
