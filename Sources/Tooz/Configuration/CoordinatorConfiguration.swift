@@ -24,9 +24,10 @@ public struct CoordinatorConfiguration: Sendable, Hashable {
     /// The heartbeat period for memberships: a third of the membership TTL.
     public var heartbeatInterval: Duration { membershipTTL * renewalFraction }
 
-    /// The safety margin subtracted from a lease's deadline: a tenth of the TTL, at most two seconds.
-    /// It covers clock-rate differences between us and the server and the request's travel time.
-    public func safetyMargin(for ttl: Duration) -> Duration { min(ttl / 10, .seconds(2)) }
+    /// The safety margin subtracted from a lease's deadline: a fifth of the TTL, at most two seconds.
+    /// It covers clock-rate differences between us and the server, the request's travel time, and
+    /// the time it takes to stop a body or a command on a loaded host.
+    public func safetyMargin(for ttl: Duration) -> Duration { min(ttl / 5, .seconds(2)) }
 
     /// The URL options this struct understands.
     public static let urlOptions: Set<String> = [
