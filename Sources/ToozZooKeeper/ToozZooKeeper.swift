@@ -1,6 +1,5 @@
 // The zookeeper:// backend (issue 4): jute records, the session state machine and the client
 // over SwiftNIO, and the tooz backend on top. See docs/ARCHITECTURE.md.
-import Logging
 import Tooz
 
 /// Builds the `zookeeper://` and `kazoo://` backend from a tooz URL; `BackendFactory` calls this.
@@ -15,10 +14,8 @@ public enum ZooKeeperBackends {
     /// `lock_poll_interval` defaults to one second and `poll_interval` to 30 seconds (safety nets).
     ///
     /// - Throws: `invalidConfiguration` for a bad URL or option; `notImplemented` for `use_ssl`.
-    public static func make(
-        _ url: BackendURL,
-        logger: Logger = Logger(label: "tooz.zookeeper", factory: { _ in SwiftLogNoOpLogHandler() })
-    ) throws(ToozError) -> (any CoordinationBackend, CoordinatorConfiguration) {
+    /// The backend logs to the coordinator's logger, which it gets when it connects.
+    public static func make(_ url: BackendURL) throws(ToozError) -> (any CoordinationBackend, CoordinatorConfiguration) {
         var parsed = try ZooKeeperURL(url)
         var sessionTimeout = parsed.sessionTimeout
         for option in ["membership_timeout", "lock_timeout", "leader_timeout"] {
@@ -35,7 +32,7 @@ public enum ZooKeeperBackends {
         if url.option("poll_interval") == nil { coordination.eventPollInterval = .seconds(30) }
         var client = try ZooKeeperClientConfiguration(url: parsed)
         client.sessionTimeout = sessionTimeout
-        let backend = ZooKeeperBackend(url: parsed, clientConfiguration: client, logger: logger)
+        let backend = ZooKeeperBackend(url: parsed, clientConfiguration: client)
         return (backend, coordination)
     }
 }

@@ -54,7 +54,8 @@ extension ZooKeeperBackend {
                     try? await deleteIgnoringMissing(node.path, client)
                     return nil
                 }
-                let nap = request.deadline.map { min($0 - now, request.pollInterval * 100) } ?? request.pollInterval * 100
+                // The watch wakes us; the re-check after a poll interval is a safety net.
+                let nap = request.deadline.map { min($0 - now, request.pollInterval) } ?? request.pollInterval
                 try await waitUntilGone(recipe + "/" + contenders[index - 1], timeout: nap, client)
             }
         } catch {

@@ -32,7 +32,6 @@ public final class ZooKeeperBackend: CoordinationBackend {
     package let paths: ZooKeeperPaths
     let watches = ZooKeeperGroupWatches()
     private let eventLoopGroup: any EventLoopGroup
-    let logger: Logger
     private let state = Mutex(State())
 
     struct State {
@@ -48,14 +47,12 @@ public final class ZooKeeperBackend: CoordinationBackend {
     package init(
         url: ZooKeeperURL,
         clientConfiguration: ZooKeeperClientConfiguration,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.url = url
         self.clientConfiguration = clientConfiguration
         self.paths = ZooKeeperPaths(base: url.basePath)
         self.eventLoopGroup = eventLoopGroup
-        self.logger = logger
     }
 
     public var info: BackendInfo {
