@@ -85,6 +85,7 @@ let package = Package(
             name: "ToozTests",
             dependencies: [
                 "Tooz",
+                "ToozTestKit",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
@@ -96,6 +97,7 @@ let package = Package(
                 "ToozRedis",
                 "ToozBackends",
                 "ToozServerTestSupport",
+                "ToozTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -105,27 +107,34 @@ let package = Package(
         ),
         // Throwaway servers for the server tests: spawn, reap, pid files for scripts/test.
         .target(name: "ToozServerTestSupport", path: "Tests/ToozServerTestSupport", swiftSettings: strictSettings),
+        // What every test suite waits and records with: eventually, withDeadline, EventLog.
+        .target(name: "ToozTestKit", dependencies: ["Tooz"], path: "Tests/ToozTestKit", swiftSettings: strictSettings),
         .testTarget(
             name: "ToozZooKeeperTests",
             dependencies: [
                 "ToozZooKeeper",
                 "ToozBackends",
                 "ToozServerTestSupport",
+                "ToozTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ToozLocalTests", dependencies: ["ToozLocal", "ToozBackends"], swiftSettings: strictSettings),
-        .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ToozLocalTests", dependencies: ["ToozLocal", "ToozBackends", "ToozTestKit"], swiftSettings: strictSettings
+        ),
+        .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends", "ToozTestKit"], swiftSettings: strictSettings),
         .testTarget(
             name: "ToozInteropTests",
             dependencies: [
-                "ToozBackends", "ToozRedis", "ToozZooKeeper", .product(name: "NIOCore", package: "swift-nio"),
+                "ToozBackends", "ToozRedis", "ToozZooKeeper", "ToozTestKit", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI", "ToozTestKit"], swiftSettings: strictSettings
+        ),
     ]
 )

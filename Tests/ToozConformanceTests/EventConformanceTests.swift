@@ -1,5 +1,6 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// Group event streams (DESIGN §1.4; tooz's watch_* tests, reference §1.6 and §3.2), on every
 /// backend: a snapshot first, then joins, leaves, capability changes and leader changes.

@@ -1,5 +1,6 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// tooz's `TestAPI` group and membership cases (reference §3.2), on every backend.
 @Suite("Groups and membership", .timeLimit(.minutes(2)))

@@ -1,5 +1,6 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// tooz's `TestAPI` election cases (reference §1.7, §3.2) and the scoped leadership of
 /// DESIGN §1, on every backend.

@@ -1,5 +1,6 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// Lease states and cancel-on-loss (DESIGN §1.1–1.2), on every backend. Losses are injected
 /// through ``FaultyBackend``, which sits between the coordinator and the real backend, so the

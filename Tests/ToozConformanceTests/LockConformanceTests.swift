@@ -1,5 +1,6 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// tooz's `TestAPI` lock cases (reference §1.9, §3.2), plus fencing and the wait-limit
 /// behaviour tooz got wrong (§4.2 items 3 and 6), on every backend.

@@ -1,5 +1,6 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// tooz's test_partitioner (reference §1.13, §3.2), on every backend. The ring follows the
 /// group's events inside `run()`, so every check waits for the ring to catch up.

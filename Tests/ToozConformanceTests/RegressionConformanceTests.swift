@@ -1,5 +1,6 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// Regression cases for tooz 9.1.0's known bugs (reference §4.2; §3.3 lists the ones tooz's own
 /// suite misses), and name validation at the API edge (DESIGN §4), on every backend.

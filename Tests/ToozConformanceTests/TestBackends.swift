@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// The backend URLs every conformance test runs against, and the per-test environment built
 /// from one of them.
@@ -274,48 +275,6 @@ func expectToozError(
     }
 }
 
-struct ConditionTimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for: \(what)" }
-}
-
-/// Polls `condition` until it holds; throws after `timeout`. Behaviour with a generous bound,
-/// never a timing assertion.
-func eventually(
-    _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () async throws -> Bool
-) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while true {
-        if try await condition() { return }
-        if clock.now >= deadline {
-            Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
-            throw ConditionTimedOut(what: what)
-        }
-        try await Task.sleep(for: .milliseconds(25))
-    }
-}
-
-/// Runs `body`, failing with ``ConditionTimedOut`` when it has not finished after `timeout`
-/// (a deadlock guard for blocking calls; the body is cancelled).
-@discardableResult
-func withDeadline<Result: Sendable>(
-    _ what: String, timeout: Duration = .seconds(20),
-    _ body: @Sendable @escaping () async throws -> Result
-) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let result = try await group.next()! else { throw ConditionTimedOut(what: what) }
-        return result
-    }
-}
-
 // MARK: Signals and logs
 
 /// A one-shot flag tasks can wait for (with a bound).
@@ -325,9 +284,9 @@ final class TestSignal: Sendable {
     func fire() { broadcast.notifyAll() }
     var hasFired: Bool { broadcast.generation != 0 }
 
-    func wait(_ what: String, timeout: Duration = .seconds(20)) async throws {
-        guard try await broadcast.wait(since: 0, timeout: timeout, clock: .continuous) else {
-            throw ConditionTimedOut(what: what)
+    func wait(_ what: String, within limit: Duration = .testPatience) async throws {
+        guard try await broadcast.wait(since: 0, timeout: limit, clock: .continuous) else {
+            throw WaitTimedOut(what: what, limit: limit)
         }
     }
 }
@@ -358,82 +317,6 @@ final class Timeline: Sendable {
         guard indices.allSatisfy({ $0 != nil }) else { return false }
         let found = indices.compactMap { $0 }
         return found == found.sorted() && Set(found).count == found.count
-    }
-}
-
-/// The events a coordinator saw on a group, collected by a child task.
-final class EventLog: Sendable {
-    private struct State {
-        var events: [GroupEvent] = []
-        var failure: (any Error)?
-        var finished = false
-    }
-    private let state = Mutex(State())
-
-    var events: [GroupEvent] { state.withLock { $0.events } }
-    var failure: (any Error)? { state.withLock { $0.failure } }
-
-    fileprivate func append(_ event: GroupEvent) { state.withLock { $0.events.append(event) } }
-    fileprivate func finish(_ failure: (any Error)?) {
-        state.withLock {
-            $0.failure = failure
-            $0.finished = true
-        }
-    }
-
-    /// Events other than the snapshot that concern `member`.
-    func events(about member: MemberID) -> [GroupEvent] {
-        events.filter { event in
-            switch event {
-            case .joined(let who, _), .left(let who), .capabilitiesChanged(let who, _): who == member
-            case .leaderChanged(let who): who == member
-            case .snapshot: false
-            }
-        }
-    }
-
-    var snapshot: GroupSnapshot? {
-        if case .snapshot(let snapshot) = events.first { return snapshot }
-        return nil
-    }
-
-    /// Waits until the log satisfies `condition`; fails early when the stream failed.
-    func waitFor(
-        _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
-        _ condition: @escaping ([GroupEvent]) -> Bool
-    ) async throws {
-        try await eventually(what, timeout: timeout, sourceLocation: sourceLocation) {
-            if let failure { throw failure }
-            return condition(events)
-        }
-    }
-
-    func waitFor(
-        _ event: GroupEvent, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws {
-        try await waitFor("event \(event)", timeout: timeout, sourceLocation: sourceLocation) { $0.contains(event) }
-    }
-}
-
-/// Follows `coordinator.events(in: group)` in a child task while `body` runs.
-func withEvents<Result: Sendable>(
-    of coordinator: Coordinator, in group: GroupID,
-    _ body: @Sendable (EventLog) async throws -> Result
-) async throws -> Result {
-    let log = EventLog()
-    let events = try coordinator.events(in: group)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask {
-            do {
-                for try await event in events { log.append(event) }
-                log.finish(nil)
-            } catch {
-                log.finish(error)
-            }
-        }
-        defer { tasks.cancelAll() }
-        try await log.waitFor("the first snapshot") { !$0.isEmpty }
-        return try await body(log)
     }
 }
 

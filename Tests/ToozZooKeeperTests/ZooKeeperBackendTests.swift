@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import Tooz
 import ToozBackends
+import ToozTestKit
 import ToozZooKeeper
 
 /// The `zookeeper://` backend against a real server: the exact znode layout (read raw with a
@@ -136,11 +137,8 @@ struct ZooKeeperBackendTests {
                                     _ = try await lease.release()
                                     return name
                                 }
-                                let deadline = ContinuousClock.now + .seconds(30)
-                                while try await raw.getChildren("/tooz/locks/queue").children.count < queued,
-                                    ContinuousClock.now < deadline
-                                {
-                                    try await Task.sleep(for: .milliseconds(20))
+                                try await eventually("\(queued) contenders in the queue") {
+                                    try await raw.getChildren("/tooz/locks/queue").children.count >= queued
                                 }
                                 #expect(try await raw.getChildren("/tooz/locks/queue").children.count == queued)
                             }
@@ -207,11 +205,7 @@ struct ZooKeeperBackendTests {
                         #expect(taken.fencingToken > lease.fencingToken)
                         _ = try await taken.release()
                     }
-                    let deadline = ContinuousClock.now + .seconds(30)
-                    while lease.state.isUsable, ContinuousClock.now < deadline {
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
-                    #expect(!lease.state.isUsable, "the holder's lease is lost: \(lease.state)")
+                    try await eventually("the holder's lease to be lost (now \(lease.state))") { !lease.state.isUsable }
                 }
             }
         }
