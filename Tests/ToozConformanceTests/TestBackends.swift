@@ -72,6 +72,7 @@ final class TestEnvironment: Sendable {
         var counter = 0
         var groups: [GroupID] = []
         var outcome: String?
+        var faults: [ObjectIdentifier: Faults] = [:]
     }
     private let state = Mutex(State())
 
@@ -143,7 +144,16 @@ final class TestEnvironment: Sendable {
             backend: FaultyBackend(base: backend, faults: faults), member: member ?? self.member(),
             configuration: configuration
         )
+        state.withLock { $0.faults[ObjectIdentifier(coordinator)] = faults }
         return (coordinator, faults)
+    }
+
+    /// The switches and timeline of a coordinator made by ``faultyCoordinator(_:timings:)``.
+    func faults(of coordinator: Coordinator) -> Faults {
+        guard let faults = state.withLock({ $0.faults[ObjectIdentifier(coordinator)] }) else {
+            preconditionFailure("\(coordinator.member) is not a faulty coordinator of this test")
+        }
+        return faults
     }
 
     /// A bare backend for this test's store, driven without a coordinator (no heartbeat, no
@@ -154,18 +164,34 @@ final class TestEnvironment: Sendable {
 
     // MARK: Feature handling
 
-    /// Returns `true` when `coordinator`'s backend has `feature`. Otherwise checks that `call`
-    /// (an operation that needs the feature) throws `notImplemented` naming the backend, records
-    /// this case as not implemented on this backend, and returns `false`.
+    /// Returns `true` when `coordinator`'s backend has every feature in `features`. Otherwise
+    /// checks that a call needing the first missing feature throws `notImplemented` naming the
+    /// backend, records this case as not implemented on this backend, and returns `false`.
     func supports(
-        _ feature: BackendFeatures, on coordinator: Coordinator,
-        otherwise call: () async throws -> Void,
-        sourceLocation: SourceLocation = #_sourceLocation
+        _ features: BackendFeatures, on coordinator: Coordinator, sourceLocation: SourceLocation = #_sourceLocation
     ) async -> Bool {
-        if coordinator.info.features.contains(feature) { return true }
-        await expectNotImplemented(on: coordinator, sourceLocation: sourceLocation, call)
+        let missing = BackendFeatures.each.filter { features.contains($0) && !coordinator.info.features.contains($0) }
+        guard let feature = missing.first else { return true }
+        await expectNotImplemented(on: coordinator, sourceLocation: sourceLocation) {
+            try await call(needing: feature, on: coordinator)
+        }
         recordNotImplemented(feature)
         return false
+    }
+
+    /// One call that needs `feature`, on a name of this test. Every call of every feature is
+    /// checked by `RegressionConformanceTests.everyCallOfAMissingFeatureThrowsNotImplemented`.
+    private func call(needing feature: BackendFeatures, on coordinator: Coordinator) async throws {
+        switch feature {
+        case .groups: _ = try await coordinator.groups()
+        case .membership: try await coordinator.join(group())
+        case .updateCapabilities: try await coordinator.updateCapabilities(["v": 1], in: group())
+        case .leaderElection: try await coordinator.campaign(for: group(), wait: .never)
+        case .leaderQuery: _ = try await coordinator.leader(of: group())
+        case .locks: _ = try coordinator.lock(named: lockName())
+        case .breakLock: _ = try await coordinator.lock(named: lockName()).breakLock()
+        default: Issue.record("no call needing \(feature)")
+        }
     }
 
     /// Checks that `call` throws `notImplemented` with a message naming the backend.
@@ -226,13 +252,14 @@ final class TestEnvironment: Sendable {
 
 /// Runs `body` with a fresh environment for the backend `argument`, then cleans up, whether
 /// `body` succeeded or not.
-func withEnvironment(
+func withEnvironment<Result>(
     _ argument: String, caseName: String = #function,
-    _ body: (TestEnvironment) async throws -> Void
-) async throws {
+    _ body: (TestEnvironment) async throws -> Result
+) async throws -> Result {
     let environment = try TestEnvironment(argument: argument, caseName: caseName)
+    let result: Result
     do {
-        try await body(environment)
+        result = try await body(environment)
     } catch {
         environment.report(failed: true)
         await environment.cleanUp()
@@ -240,6 +267,7 @@ func withEnvironment(
     }
     environment.report(failed: false)
     await environment.cleanUp()
+    return result
 }
 
 // MARK: Running coordinators
