@@ -4,7 +4,7 @@ import ToozTestKit
 
 /// Group event streams (DESIGN §1.4; tooz's watch_* tests, reference §1.6 and §3.2), on every
 /// backend: a snapshot first, then joins, leaves, capability changes and leader changes.
-@Suite("Events", .timeLimit(.minutes(2)))
+@Suite("Events", .timeLimit(.minutes(5)))
 struct EventConformanceTests {
     /// The first element is a snapshot of the group as it is.
     @Test(arguments: TestBackends.urls)

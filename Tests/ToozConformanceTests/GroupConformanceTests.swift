@@ -3,7 +3,7 @@ import ToozBackends
 import ToozTestKit
 
 /// tooz's `TestAPI` group and membership cases (reference §3.2), on every backend.
-@Suite("Groups and membership", .timeLimit(.minutes(2)))
+@Suite("Groups and membership", .timeLimit(.minutes(5)))
 struct GroupConformanceTests {
     // MARK: Groups
 

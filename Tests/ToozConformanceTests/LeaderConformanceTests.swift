@@ -4,7 +4,7 @@ import ToozTestKit
 
 /// tooz's `TestAPI` election cases (reference §1.7, §3.2) and the scoped leadership of
 /// DESIGN §1, on every backend.
-@Suite("Leader election", .timeLimit(.minutes(2)))
+@Suite("Leader election", .timeLimit(.minutes(5)))
 struct LeaderConformanceTests {
     /// tooz: test_run_for_election: a single runner is elected.
     @Test(arguments: TestBackends.urls)
@@ -14,7 +14,7 @@ struct LeaderConformanceTests {
             if coordinator.info.features.contains(.membership) {
                 try await coordinator.joinCreatingGroup(group)
             }
-            let lease = try await coordinator.campaign(for: group, wait: .upTo(.seconds(20)))
+            let lease = try await coordinator.campaign(for: group, wait: .upTo(.testPatience))
             #expect(lease.key == .leadership(group))
             #expect(lease.member == coordinator.member)
             #expect(lease.state == .held)
@@ -41,7 +41,7 @@ struct LeaderConformanceTests {
             if queries { #expect(try await second.leader(of: group) == first.member) }
 
             let busy = faults.timeline.count(of: "backend-tryAcquire-busy")
-            async let won = second.campaign(for: group, wait: .upTo(.seconds(20)))
+            async let won = second.campaign(for: group, wait: .upTo(.testPatience))
             try await eventually("the second campaigner is waiting") {
                 faults.timeline.count(of: "backend-tryAcquire-busy") > busy
             }
@@ -75,7 +75,7 @@ struct LeaderConformanceTests {
                 }
                 try await firstLeads.wait("the first coordinator leads")
                 let busy = faults.timeline.count(of: "backend-tryAcquire-busy")
-                async let won = second.campaign(for: group, wait: .upTo(.seconds(20)))
+                async let won = second.campaign(for: group, wait: .upTo(.testPatience))
                 try await eventually("the second campaigner is waiting") {
                     faults.timeline.count(of: "backend-tryAcquire-busy") > busy
                 }
@@ -119,7 +119,7 @@ struct LeaderConformanceTests {
             let queries = first.info.features.contains(.leaderQuery)
             @Sendable func handOver(from leader: Coordinator, to next: Coordinator, _ faults: Faults) async throws {
                 let busy = faults.timeline.count(of: "backend-tryAcquire-busy")
-                async let won = next.campaign(for: group, wait: .upTo(.seconds(20)))
+                async let won = next.campaign(for: group, wait: .upTo(.testPatience))
                 try await eventually("\(next.member) is waiting for the leadership") {
                     faults.timeline.count(of: "backend-tryAcquire-busy") > busy
                 }
@@ -186,7 +186,7 @@ struct LeaderConformanceTests {
             faults.refresh = .none
             #expect(timeline.happened(inOrder: ["body-cancelled", "body-finished", "backend-release"]), "\(timeline.all)")
             #expect(leader.currentLeadership(of: group) == nil)
-            let successor = try await other.campaign(for: group, wait: .upTo(.seconds(20)))
+            let successor = try await other.campaign(for: group, wait: .upTo(.testPatience))
             #expect(successor.member == other.member)
         }
     }

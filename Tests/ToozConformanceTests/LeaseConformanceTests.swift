@@ -5,7 +5,7 @@ import ToozTestKit
 /// Lease states and cancel-on-loss (DESIGN §1.1–1.2), on every backend. Losses are injected
 /// through ``FaultyBackend``, which sits between the coordinator and the real backend, so the
 /// same core behaviour is checked whatever the backend.
-@Suite("Leases", .timeLimit(.minutes(2)))
+@Suite("Leases", .timeLimit(.minutes(5)))
 struct LeaseConformanceTests {
     /// A lease is `held` after acquire and `released` after release; the lease of a shut-down
     /// coordinator ends `released` too.
@@ -108,7 +108,7 @@ struct LeaseConformanceTests {
             faults.refresh = .none
             #expect(timeline.happened(inOrder: ["body-cancelled", "body-finished", "backend-release"]), "\(timeline.all)")
             let lock = try other.lock(named: name)
-            #expect(try await lock.acquire(wait: .upTo(.seconds(20))).member == other.member)
+            #expect(try await lock.acquire(wait: .upTo(.testPatience)).member == other.member)
         }
     }
 
@@ -164,7 +164,7 @@ struct LeaseConformanceTests {
                 #expect(value == 42)
             }
             let lock = try other.lock(named: name)
-            #expect(try await lock.acquire(wait: .upTo(.seconds(20))).member == other.member)
+            #expect(try await lock.acquire(wait: .upTo(.testPatience)).member == other.member)
         }
     }
 }

@@ -4,7 +4,7 @@ import ToozTestKit
 
 /// tooz's `TestAPI` lock cases (reference §1.9, §3.2), plus fencing and the wait-limit
 /// behaviour tooz got wrong (§4.2 items 3 and 6), on every backend.
-@Suite("Locks", .timeLimit(.minutes(2)))
+@Suite("Locks", .timeLimit(.minutes(5)))
 struct LockConformanceTests {
     /// tooz: test_get_lock: acquire, then release returns true.
     @Test(arguments: TestBackends.urls)
@@ -117,7 +117,7 @@ struct LockConformanceTests {
             await expectToozError(.lockBusy) { try await first.lock(named: name).acquire(wait: .upTo(.milliseconds(200))) }
             #expect(waiter.lease == nil)
             #expect(try await held.release())
-            #expect(try await waiter.acquire(wait: .upTo(.seconds(20))).member == second.member)
+            #expect(try await waiter.acquire(wait: .upTo(.testPatience)).member == second.member)
         }
     }
 
@@ -185,7 +185,7 @@ struct LockConformanceTests {
             let lockA = try first.lock(named: nameA)
             let lockB = try first.lock(named: nameB)
             try await lockA.acquire()
-            async let takeB = lockB.acquire(wait: .upTo(.seconds(20)))
+            async let takeB = lockB.acquire(wait: .upTo(.testPatience))
             let leaseB = try await takeB
             #expect(leaseB.state == .held)
             #expect(lockA.lease?.state == .held)
@@ -239,10 +239,10 @@ struct LockConformanceTests {
                 let coordinator = round.isMultiple(of: 2) ? first : second
                 if round < 4 {
                     let lock = try coordinator.lock(named: name)
-                    tokens.append(try await lock.acquire(wait: .upTo(.seconds(20))).fencingToken)
+                    tokens.append(try await lock.acquire(wait: .upTo(.testPatience)).fencingToken)
                     #expect(try await lock.release())
                 } else {
-                    tokens.append(try await coordinator.withLock(named: name, wait: .upTo(.seconds(20))) { $0.fencingToken })
+                    tokens.append(try await coordinator.withLock(named: name, wait: .upTo(.testPatience)) { $0.fencingToken })
                 }
             }
             #expect(zip(tokens, tokens.dropFirst()).allSatisfy { $0.value < $1.value }, "tokens \(tokens)")

@@ -4,7 +4,7 @@ import ToozTestKit
 
 /// tooz's test_partitioner (reference §1.13, §3.2), on every backend. The ring follows the
 /// group's events inside `run()`, so every check waits for the ring to catch up.
-@Suite("Partitioner", .timeLimit(.minutes(2)))
+@Suite("Partitioner", .timeLimit(.minutes(5)))
 struct PartitionerConformanceTests {
     /// tooz: test_join_partitioned_group: it creates and joins the group, weight in capabilities.
     @Test(arguments: TestBackends.urls)

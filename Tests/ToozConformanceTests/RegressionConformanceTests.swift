@@ -4,7 +4,7 @@ import ToozTestKit
 
 /// Regression cases for tooz 9.1.0's known bugs (reference §4.2; §3.3 lists the ones tooz's own
 /// suite misses), and name validation at the API edge (DESIGN §4), on every backend.
-@Suite("Regressions and names", .timeLimit(.minutes(2)))
+@Suite("Regressions and names", .timeLimit(.minutes(5)))
 struct RegressionConformanceTests {
     // MARK: §4.2 regressions
 

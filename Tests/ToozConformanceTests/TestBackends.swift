@@ -106,8 +106,18 @@ final class TestEnvironment: Sendable {
 
     /// The URL for a coordinator of this test with `timings`.
     func url(_ timings: Timings = .standard) -> String {
-        let options = timings.options(for: scheme).map { "\($0.0)=\($0.1)" }.joined(separator: "&")
-        return baseURL + (baseURL.contains("?") ? "&" : "?") + options
+        var options = timings.options(for: scheme)
+        if scheme == "zookeeper" || scheme == "kazoo", (try? BackendURL(baseURL).option("timeout")) == nil {
+            // tooz's `timeout` is also how long ZooKeeper may take to grant the session (10 s by
+            // default), which a loaded machine can exceed. The session itself stays as short as
+            // before: the TTL options shorten it, and tooz's 10 s is kept when none is given.
+            options.append(("timeout", "60"))
+            if timings.membershipTTL == nil && timings.lockTTL == nil && timings.leaderTTL == nil {
+                options.append(("membership_timeout", "10"))
+            }
+        }
+        let query = options.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        return baseURL + (baseURL.contains("?") ? "&" : "?") + query
     }
 
     // MARK: Names

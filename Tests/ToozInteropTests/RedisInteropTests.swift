@@ -149,7 +149,7 @@ struct RedisInteropTests {
                 }
 
                 // Python announces nothing on release: the waiter finds out by its poll.
-                async let waited = lock.acquire(wait: .upTo(.seconds(30)))
+                async let waited = lock.acquire(wait: .upTo(.testPatience))
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(try await python.release(lockName))
                 let lease = try await waited
@@ -287,7 +287,7 @@ struct RedisInteropTests {
                 #expect(try await coordinator.leader(of: g) == nil)
                 #expect(coordinator.currentLeadership(of: g) == nil)
 
-                async let campaign = coordinator.campaign(for: g, wait: .upTo(.seconds(30)))
+                async let campaign = coordinator.campaign(for: g, wait: .upTo(.testPatience))
                 try await Task.sleep(for: .milliseconds(300))
                 let stoodDown = try await python.standDown(group)
                 #expect(stoodDown == PythonPeer.StandDown(unwatched: true, released: true, how: "leader_lock"))
@@ -347,7 +347,7 @@ struct RedisInteropTests {
 
                 let stoodDown = try await python.standDown(group)
                 #expect(stoodDown.released)
-                let lease2 = try await coordinator.campaign(for: g, wait: .upTo(.seconds(10)))
+                let lease2 = try await coordinator.campaign(for: g, wait: .upTo(.testPatience))
                 #expect(try await coordinator.leader(of: g) == swiftMember)
                 #expect(try await coordinator.standDown(from: g))
                 #expect(lease2.state == .released)

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Testing
 import ToozBackends
+import ToozTestKit
 
 @testable import ToozLocal
 
@@ -150,7 +151,7 @@ import ToozBackends
                     }
                     #expect(try await first.standDown(from: "g"))
                     #expect(try await second.leader(of: "g") == nil)
-                    try await second.campaign(for: "g", wait: .seconds(5))
+                    try await second.campaign(for: "g", wait: .upTo(.testPatience))
                     #expect(try await first.leader(of: "g") == "second")
                     let leaderFile = root + "/.swift-tooz/leaders/" + FileLayout.safeName("g")
                     #expect(try FileSystem.read(leaderFile) == Array("second".utf8))

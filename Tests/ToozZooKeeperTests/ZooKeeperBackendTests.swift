@@ -117,7 +117,7 @@ struct ZooKeeperBackendTests {
     func waitersQueueInOrder() async throws {
         try await ZooKeeperTestServer.withServer { server in
             let raw = try await Self.raw(server)
-            let url = server.url + "?timeout=10"
+            let url = server.url + "?" + ZooKeeperTestServer.sessionOptions(seconds: 10)
             let a = try Coordinator(url: url, member: "a")
             let b = try Coordinator(url: url, member: "b")
             let c = try Coordinator(url: url, member: "c")
@@ -187,7 +187,7 @@ struct ZooKeeperBackendTests {
     @Test("when the holder's session ends, the waiter gets the lock and the holder's lease is lost")
     func holderSessionEnds() async throws {
         try await ZooKeeperTestServer.withServer { server in
-            let url = server.url + "?timeout=3"
+            let url = server.url + "?" + ZooKeeperTestServer.sessionOptions(seconds: 3)
             let (holderBackend, configuration) = try BackendFactory.makeBackend(url: url)
             let zooKeeper = try #require(holderBackend as? ZooKeeperBackend)
             let holder = try Coordinator(backend: holderBackend, member: "holder", configuration: configuration)
@@ -197,7 +197,7 @@ struct ZooKeeperBackendTests {
                     let lease = try await holder.lock(named: "L").acquire(wait: .never)
                     #expect(try await waiter.lock(named: "L").tryAcquire() == nil)
                     try await withThrowingTaskGroup(of: Lease.self) { group in
-                        group.addTask { try await waiter.lock(named: "L").acquire(wait: .upTo(.seconds(30))) }
+                        group.addTask { try await waiter.lock(named: "L").acquire(wait: .upTo(.testPatience)) }
                         // The holder's session goes, as with a crash; its node goes with it.
                         try await zooKeeper.client().close()
                         let taken = try #require(try await group.next())

@@ -16,11 +16,15 @@ import ToozZooKeeper
 struct ZooKeeperClientServerTests {
     // MARK: - Helpers
 
+    /// A client for `url`, connected. The URL's `timeout` also bounds how long the server may
+    /// take to grant the session, which a loaded machine can exceed; so the operation timeout
+    /// is at least ``Swift/Duration/testPatience`` unless `configure` sets it.
     static func connect(
         _ url: String,
         _ configure: (inout ZooKeeperClientConfiguration) -> Void = { _ in }
     ) async throws -> ZooKeeperClient {
         var configuration = try ZooKeeperClientConfiguration(url: ZooKeeperURL(parsing: url))
+        configuration.operationTimeout = max(configuration.operationTimeout, .testPatience)
         configure(&configuration)
         return try await ZooKeeperClient.connect(configuration: configuration)
     }
@@ -79,7 +83,7 @@ struct ZooKeeperClientServerTests {
     func connectFailsWithoutServer() async throws {
         let port = try ZooKeeperTestServer.freePort()
         let error = await Self.error {
-            _ = try await Self.connect("zookeeper://127.0.0.1:\(port)?timeout=1.5")
+            _ = try await Self.connect("zookeeper://127.0.0.1:\(port)") { $0.operationTimeout = .seconds(1.5) }
         }
         #expect(error?.code == .connectionFailed)
         #expect(error?.message.contains("127.0.0.1:\(port)") == true)

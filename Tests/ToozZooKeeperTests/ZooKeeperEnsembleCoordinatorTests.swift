@@ -16,7 +16,8 @@ struct ZooKeeperEnsembleCoordinatorTests {
     @Test func theLockStaysHeldAndEventsKeepFlowingWhenTheConnectedServerStops() async throws {
         try await ZooKeeperTestServer.withEnsemble(size: 3) { servers in
             let hosts = servers.map { "127.0.0.1:\($0.port)" }
-            let url = "zookeeper://\(hosts[0])?hosts=\(hosts[1])&hosts=\(hosts[2])&timeout=20"
+            let options = ZooKeeperTestServer.sessionOptions(seconds: 20)
+            let url = "zookeeper://\(hosts[0])?hosts=\(hosts[1])&hosts=\(hosts[2])&\(options)"
             let (backend, configuration) = try BackendFactory.makeBackend(url: url)
             let zooKeeper = try #require(backend as? ZooKeeperBackend)
             let holder = try Coordinator(backend: backend, member: "holder", configuration: configuration)

@@ -6,6 +6,7 @@ import Darwin
 import Foundation
 import ToozServerTestSupport
 import Synchronization
+import ToozTestKit
 import ToozZooKeeper
 
 /// A throwaway ZooKeeper server for one test, run from the Debian package's jars: loopback
@@ -45,6 +46,14 @@ final class ZooKeeperTestServer: Sendable {
 
     /// `zookeeper://127.0.0.1:PORT`.
     var url: String { "zookeeper://127.0.0.1:\(self.port)" }
+
+    /// URL options for a coordinator whose session lasts `seconds`. tooz's `timeout` is also
+    /// how long the server may take to grant the session (and to answer a request), which a
+    /// loaded machine can exceed when it equals a short session timeout; so `timeout` is
+    /// generous and the shorter `membership_timeout` sets the session (and every TTL).
+    static func sessionOptions(seconds: Int) -> String {
+        "timeout=\(Duration.testPatience.components.seconds)&membership_timeout=\(seconds)"
+    }
     var server: ZooKeeperURL.Server { ZooKeeperURL.Server(host: "127.0.0.1", port: self.port) }
     /// The running server's pid, if it runs.
     var pid: pid_t? { self.process.withLock { $0 } }
