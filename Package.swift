@@ -97,6 +97,7 @@ let package = Package(
                 "ToozRedis",
                 "ToozBackends",
                 "ToozServerTestSupport",
+                "ToozTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -104,12 +105,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // What the test suites share: backend wrappers, waits, event logs.
+        // What every test suite shares: eventually, withDeadline, event logs, backend wrappers.
         .target(name: "ToozTestKit", dependencies: ["Tooz"], path: "Tests/ToozTestKit", swiftSettings: strictSettings),
         // Throwaway servers for the server tests: spawn, reap, pid files for scripts/test.
         .target(
             name: "ToozServerTestSupport",
-            dependencies: ["ToozRedis", "ToozZooKeeper"],
+            dependencies: ["ToozRedis", "ToozZooKeeper", "ToozTestKit"],
             path: "Tests/ToozServerTestSupport",
             swiftSettings: strictSettings
         ),
@@ -119,23 +120,27 @@ let package = Package(
                 "ToozZooKeeper",
                 "ToozBackends",
                 "ToozServerTestSupport",
+                "ToozTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ToozLocalTests", dependencies: ["ToozLocal", "ToozBackends"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ToozLocalTests", dependencies: ["ToozLocal", "ToozBackends", "ToozTestKit"], swiftSettings: strictSettings
+        ),
         .testTarget(name: "ToozConformanceTests", dependencies: ["ToozBackends", "ToozTestKit"], swiftSettings: strictSettings),
         .testTarget(
             name: "ToozInteropTests",
             dependencies: [
-                "ToozBackends", "ToozRedis", "ToozZooKeeper", .product(name: "NIOCore", package: "swift-nio"),
+                "ToozBackends", "ToozRedis", "ToozZooKeeper", "ToozTestKit", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI", "ToozServerTestSupport"], swiftSettings: strictSettings
+            name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI", "ToozServerTestSupport", "ToozTestKit"],
+            swiftSettings: strictSettings
         ),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ToozServerTestSupport
+import ToozTestKit
 
 @testable import ToozCLI
 
@@ -44,7 +45,7 @@ import ToozServerTestSupport
         let frozenAt = ContinuousClock.now
         freeze()
         defer { thaw() }
-        try await eventually("the command to be terminated", limit: .seconds(60)) { !isRunning(command) }
+        try await eventually("the command to be terminated", within: .seconds(60)) { !isRunning(command) }
         let stoppedAfter = ContinuousClock.now - frozenAt
         // The last refresh that succeeded was sent before the freeze, so the server keeps the
         // key at least until `ttl` after the freeze: the command must be gone by then.

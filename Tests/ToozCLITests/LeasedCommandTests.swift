@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ToozBackends
+import ToozTestKit
 
 @testable import ToozCLI
 

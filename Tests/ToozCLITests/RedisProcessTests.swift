@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ToozTestKit
 
 @testable import ToozCLI
 
@@ -11,7 +12,9 @@ struct RedisProcessTests {
     @Test func killingAHolderWithSIGKILLFreesTheLockWhenItsTTLRunsOut() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        let url = try ServerURL.redis.require("lock_timeout=15")
+        // The TTL must outlast starting a second `tooz` on a loaded machine (renewals come every
+        // third of it, so at least two thirds are left when the holder dies).
+        let url = try ServerURL.redis.require("lock_timeout=20")
         let name = ServerURL.redis.uniqueName("kill")
         let pidFile = scratch.path + "/command.pid"
         let holder = try ToozProcess.start([
@@ -24,7 +27,7 @@ struct RedisProcessTests {
 
         holder.child.signal(SIGKILL)
         #expect(try await holder.wait() == .signalled(SIGKILL))
-        // Nobody released it: the lease stands until its TTL (15 s, long enough for a loaded machine to start the next process) runs out…
+        // Nobody released it: the lease stands until its TTL (20 s) runs out…
         let busy = try await ToozProcess.run(["lock", "--url", url, "--wait", "0", name, "--", "true"])
         #expect(busy.status == 75, "stderr: \(busy.stderr)")
         // …and then it is free without anyone breaking it.

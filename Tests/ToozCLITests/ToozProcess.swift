@@ -104,22 +104,6 @@ struct ScratchDirectory {
     func remove() { Platform.removeTree(path) }
 }
 
-/// Waits until `condition` holds; fails the test when `limit` passes (a guard against hangs,
-/// not a timing assertion).
-func eventually(
-    _ what: String,
-    limit: Duration = .seconds(60),
-    _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("gave up waiting for \(what)")
-    throw CancellationError()
-}
-
 /// The pid a command wrote with `echo $$ > file`, once the whole line is there.
 func readPID(_ path: String) -> Int32? {
     guard let text = Platform.readFile(path), text.hasSuffix("\n") else { return nil }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ToozTestKit
 
 @testable import ToozCLI
 
@@ -11,7 +12,8 @@ struct ZooKeeperProcessTests {
     @Test func killingAHolderWithSIGKILLHandsTheLockToTheWaiterWhenItsSessionExpires() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        let url = try ServerURL.zooKeeper.require("timeout=4")
+        // A 4 s session; tooz's `timeout` (also the bound on getting the session) stays generous.
+        let url = try ServerURL.zooKeeper.require("timeout=60&membership_timeout=4")
         let name = ServerURL.zooKeeper.uniqueName("kill")
         let pidFile = scratch.path + "/command.pid"
         let holder = try ToozProcess.start([
@@ -34,7 +36,10 @@ struct ZooKeeperProcessTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let run = LockedIncrements(processes: 4, rounds: 10)
-        let (final, fencing) = try await run.run(url: try ServerURL.zooKeeper.require("timeout=10"), lockName: ServerURL.zooKeeper.uniqueName("counter"), in: scratch)
+        let (final, fencing) = try await run.run(
+            url: try ServerURL.zooKeeper.require("timeout=60&membership_timeout=10"),
+            lockName: ServerURL.zooKeeper.uniqueName("counter"), in: scratch
+        )
         #expect(final == String(run.processes * run.rounds))
         #expect(fencing.count == run.processes * run.rounds)
         #expect(zip(fencing, fencing.dropFirst()).allSatisfy { $0 < $1 }, "tokens in acquisition order: \(fencing)")

@@ -12,7 +12,7 @@ import ToozTestKit
             let group = env.group()
             let lockName = env.lockName()
             let declared = coordinator.info.features
-            let exercised = Recorder<BackendFeatures>()
+            let exercised = EventLog<BackendFeatures>()
             @Sendable func check(_ feature: BackendFeatures, _ operation: () async throws -> Void) async {
                 guard declared.contains(feature) else { return }
                 exercised.append(feature)
@@ -52,7 +52,7 @@ import ToozTestKit
                 await check(.breakLock) { _ = try await coordinator.lock(named: lockName).breakLock() }
                 if declared.contains(.membership) { try await coordinator.leave(group) }
             }
-            #expect(BackendFeatures(exercised.values) == declared)
+            #expect(BackendFeatures(exercised.events) == declared)
         }
     }
 }

@@ -1,57 +1,48 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// Lease states and cancel-on-loss (DESIGN §1.1–1.2), on every backend. Losses are injected
 /// through ``FaultyBackend``, which sits between the coordinator and the real backend, so the
 /// same core behaviour is checked whatever the backend.
-@Suite("Leases", .timeLimit(.minutes(2)))
+@Suite("Leases", .timeLimit(.minutes(5)))
 struct LeaseConformanceTests {
     /// A lease is `held` after acquire and `released` after release; the lease of a shut-down
     /// coordinator ends `released` too.
     @Test(arguments: TestBackends.urls)
     func leaseIsHeldThenReleased(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let coordinator = try env.coordinator()
+        let leftBehind = try await withCoordinator(url, needing: .locks) { env, coordinator in
             let name = env.lockName()
-            let leftBehind = try await coordinator.withRunning { () -> Lease? in
-                guard await env.supports(.locks, on: coordinator, otherwise: { _ = try coordinator.lock(named: name) })
-                else { return nil }
-                let lock = try coordinator.lock(named: name)
-                let lease = try await lock.acquire()
-                #expect(lease.state == .held)
-                #expect(lease.state.isUsable)
-                #expect(try await lock.release())
-                #expect(lease.state == .released)
-                #expect(!lease.state.isUsable)
-                // Held when the coordinator stops: released by the shutdown.
-                return try await coordinator.lock(named: name).acquire()
-            }
-            if let leftBehind {
-                #expect(leftBehind.state == .released)
-            }
+            let lock = try coordinator.lock(named: name)
+            let lease = try await lock.acquire()
+            #expect(lease.state == .held)
+            #expect(lease.state.isUsable)
+            #expect(try await lock.release())
+            #expect(lease.state == .released)
+            #expect(!lease.state.isUsable)
+            // Held when the coordinator stops: released by the shutdown.
+            return try await coordinator.lock(named: name).acquire()
+        }
+        if let leftBehind {
+            #expect(leftBehind.state == .released)
         }
     }
 
     /// `states` yields the current state, then every change, and finishes after `released`.
     @Test(arguments: TestBackends.urls)
     func statesSequenceYieldsHeldThenReleased(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let coordinator = try env.coordinator()
+        try await withCoordinator(url, needing: .locks) { env, coordinator in
             let name = env.lockName()
-            try await coordinator.withRunning {
-                guard await env.supports(.locks, on: coordinator, otherwise: { _ = try coordinator.lock(named: name) })
-                else { return }
-                let lease = try await coordinator.lock(named: name).acquire()
-                let states = lease.states
-                try await lease.release()
-                var seen: [LeaseState] = []
-                for await state in states { seen.append(state) }
-                #expect(seen == [.held, .released])
-                // Subscribing after the end yields the final state and finishes.
-                var late: [LeaseState] = []
-                for await state in lease.states { late.append(state) }
-                #expect(late == [.released])
-            }
+            let lease = try await coordinator.lock(named: name).acquire()
+            let states = lease.states
+            try await lease.release()
+            var seen: [LeaseState] = []
+            for await state in states { seen.append(state) }
+            #expect(seen == [.held, .released])
+            // Subscribing after the end yields the final state and finishes.
+            var late: [LeaseState] = []
+            for await state in lease.states { late.append(state) }
+            #expect(late == [.released])
         }
     }
 
@@ -59,34 +50,28 @@ struct LeaseConformanceTests {
     /// (renewals and heartbeats work), and nobody else can take them meanwhile.
     @Test(arguments: TestBackends.urls)
     func renewalsKeepLeasesAndMembershipPastTheirTTL(url: String) async throws {
-        try await withEnvironment(url) { env in
-            // 5 s TTLs: renewals every 1.7 s, so only a stall of about 3 s loses a lease; the test
-            // process shares two cores with the CLI tests' child processes.
-            let timings = Timings(membershipTTL: 5, lockTTL: 5, leaderTTL: 5)
-            let holder = try env.coordinator(timings: timings)
-            let other = try env.coordinator(timings: timings)
+        // 5 s TTLs: renewals every 1.7 s, so only a stall of about 3 s loses a lease; the test
+        // process shares two cores with the CLI tests' child processes.
+        let timings = Timings(membershipTTL: 5, lockTTL: 5, leaderTTL: 5)
+        try await withCoordinators(url, .plain, .plain, needing: .locks, timings: timings) { env, holder, other in
             let name = env.lockName()
             let group = env.group()
-            try await running([holder, other]) {
-                guard await env.supports(.locks, on: holder, otherwise: { _ = try holder.lock(named: name) })
-                else { return }
-                let features = holder.info.features
-                let lock = try await holder.lock(named: name).acquire()
-                let leadership = features.contains(.leaderElection) ? try await holder.campaign(for: group) : nil
-                if features.contains(.membership) {
-                    try await holder.joinCreatingGroup(group)
-                }
-                // Over two TTLs: a lease or membership that is not renewed is gone by then.
-                try await Task.sleep(for: .seconds(11))
-                #expect(lock.state == .held)
-                #expect(try await other.lock(named: name).tryAcquire() == nil)
-                if let leadership {
-                    #expect(leadership.state == .held)
-                    await expectToozError(.lockBusy) { try await other.campaign(for: group, wait: .never) }
-                }
-                if features.contains(.membership) {
-                    #expect(try await other.members(of: group) == [holder.member])
-                }
+            let features = holder.info.features
+            let lock = try await holder.lock(named: name).acquire()
+            let leadership = features.contains(.leaderElection) ? try await holder.campaign(for: group) : nil
+            if features.contains(.membership) {
+                try await holder.joinCreatingGroup(group)
+            }
+            // Over two TTLs: a lease or membership that is not renewed is gone by then.
+            try await Task.sleep(for: .seconds(11))
+            #expect(lock.state == .held)
+            #expect(try await other.lock(named: name).tryAcquire() == nil)
+            if let leadership {
+                #expect(leadership.state == .held)
+                await expectToozError(.lockBusy) { try await other.campaign(for: group, wait: .never) }
+            }
+            if features.contains(.membership) {
+                #expect(try await other.members(of: group) == [holder.member])
             }
         }
     }
@@ -97,36 +82,33 @@ struct LeaseConformanceTests {
     /// lock is free for others afterwards.
     @Test(arguments: TestBackends.urls)
     func withLockBodyIsCancelledWhenTheLeaseIsRevoked(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let (holder, faults) = try env.faultyCoordinator(timings: Timings(lockTTL: 5))
-            let other = try env.coordinator()
+        try await withCoordinators(
+            url, .faulty, .plain, needing: .locks, timings: Timings(lockTTL: 5)
+        ) { env, holder, other in
+            let faults = env.faults(of: holder)
             let name = env.lockName()
-            try await running([holder, other]) {
-                guard await env.supports(.locks, on: holder, otherwise: { _ = try holder.lock(named: name) })
-                else { return }
-                let timeline = faults.timeline
-                let error = await expectToozError(.leaseLost) {
-                    try await holder.withLock(named: name) { lease in
-                        faults.refresh = .reportLost
-                        do {
-                            try await Task.sleep(for: .seconds(30))
-                            timeline.mark("body-not-cancelled")
-                        } catch {
-                            timeline.mark("body-cancelled")
-                        }
-                        #expect(lease.state == .lost(.revoked))
-                        #expect(!timeline.contains("backend-release"), "released before the body finished")
-                        await Task.yield()
-                        #expect(!timeline.contains("backend-release"), "released before the body finished")
-                        timeline.mark("body-finished")
+            let timeline = faults.timeline
+            let error = await expectToozError(.leaseLost) {
+                try await holder.withLock(named: name) { lease in
+                    faults.refresh = .reportLost
+                    do {
+                        try await Task.sleep(for: .seconds(30))
+                        timeline.mark("body-not-cancelled")
+                    } catch {
+                        timeline.mark("body-cancelled")
                     }
+                    #expect(lease.state == .lost(.revoked))
+                    #expect(!timeline.contains("backend-release"), "released before the body finished")
+                    await Task.yield()
+                    #expect(!timeline.contains("backend-release"), "released before the body finished")
+                    timeline.mark("body-finished")
                 }
-                #expect(error?.message.contains("revoked") == true, "\(String(describing: error))")
-                faults.refresh = .none
-                #expect(timeline.happened(inOrder: ["body-cancelled", "body-finished", "backend-release"]), "\(timeline.all)")
-                let lock = try other.lock(named: name)
-                #expect(try await lock.acquire(wait: .upTo(.seconds(20))).member == other.member)
             }
+            #expect(error?.message.contains("revoked") == true, "\(String(describing: error))")
+            faults.refresh = .none
+            #expect(timeline.happened(inOrder: ["body-cancelled", "body-finished", "backend-release"]), "\(timeline.all)")
+            let lock = try other.lock(named: name)
+            #expect(try await lock.acquire(wait: .upTo(.testPatience)).member == other.member)
         }
     }
 
@@ -138,54 +120,51 @@ struct LeaseConformanceTests {
     /// again.
     @Test(arguments: TestBackends.urls)
     func failedRenewalsMakeTheLeaseUncertainThenLostOnTTLBackends(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let (holder, faults) = try env.faultyCoordinator(timings: Timings(lockTTL: 5))
-            let other = try env.coordinator()
+        try await withCoordinators(
+            url, .faulty, .plain, needing: .locks, timings: Timings(lockTTL: 5)
+        ) { env, holder, other in
+            let faults = env.faults(of: holder)
             let name = env.lockName()
-            try await running([holder, other]) {
-                guard await env.supports(.locks, on: holder, otherwise: { _ = try holder.lock(named: name) })
-                else { return }
-                let timeline = faults.timeline
-                if holder.info.leaseKind == .ttl {
-                    let observed = Box<AsyncStream<LeaseState>>()
-                    await expectToozError(.leaseLost) {
-                        try await holder.withLock(named: name) { lease in
-                            observed.value = lease.states
-                            faults.refresh = .fail
-                            faults.failReleases = true
-                            do {
-                                try await Task.sleep(for: .seconds(30))
-                                timeline.mark("body-not-cancelled")
-                            } catch {
-                                timeline.mark("body-cancelled")
-                            }
-                            #expect(!timeline.contains("backend-release"))
-                            timeline.mark("body-finished")
-                        }
-                    }
-                    faults.refresh = .none
-                    faults.failReleases = false
-                    // Read outside the cancelled body: the states it went through.
-                    var seen: [LeaseState] = []
-                    if let states = observed.value {
-                        for await state in states { seen.append(state) }
-                    }
-                    #expect(seen == [.held, .uncertain, .lost(.expired)])
-                    #expect(timeline.happened(inOrder: ["backend-refresh-failed", "body-cancelled", "body-finished", "backend-release"]), "\(timeline.all)")
-                } else {
-                    let value = try await holder.withLock(named: name) { lease in
+            let timeline = faults.timeline
+            if holder.info.leaseKind == .ttl {
+                let observed = Box<AsyncStream<LeaseState>>()
+                await expectToozError(.leaseLost) {
+                    try await holder.withLock(named: name) { lease in
+                        observed.value = lease.states
                         faults.refresh = .fail
-                        try await eventually("the lease turns uncertain") { lease.state == .uncertain }
-                        faults.refresh = .none
-                        try await eventually("the lease is held again") { lease.state == .held }
-                        #expect(try await other.lock(named: name).tryAcquire() == nil)
-                        return 42
+                        faults.failReleases = true
+                        do {
+                            try await Task.sleep(for: .seconds(30))
+                            timeline.mark("body-not-cancelled")
+                        } catch {
+                            timeline.mark("body-cancelled")
+                        }
+                        #expect(!timeline.contains("backend-release"))
+                        timeline.mark("body-finished")
                     }
-                    #expect(value == 42)
                 }
-                let lock = try other.lock(named: name)
-                #expect(try await lock.acquire(wait: .upTo(.seconds(20))).member == other.member)
+                faults.refresh = .none
+                faults.failReleases = false
+                // Read outside the cancelled body: the states it went through.
+                var seen: [LeaseState] = []
+                if let states = observed.value {
+                    for await state in states { seen.append(state) }
+                }
+                #expect(seen == [.held, .uncertain, .lost(.expired)])
+                #expect(timeline.happened(inOrder: ["backend-refresh-failed", "body-cancelled", "body-finished", "backend-release"]), "\(timeline.all)")
+            } else {
+                let value = try await holder.withLock(named: name) { lease in
+                    faults.refresh = .fail
+                    try await eventually("the lease turns uncertain") { lease.state == .uncertain }
+                    faults.refresh = .none
+                    try await eventually("the lease is held again") { lease.state == .held }
+                    #expect(try await other.lock(named: name).tryAcquire() == nil)
+                    return 42
+                }
+                #expect(value == 42)
             }
+            let lock = try other.lock(named: name)
+            #expect(try await lock.acquire(wait: .upTo(.testPatience)).member == other.member)
         }
     }
 }

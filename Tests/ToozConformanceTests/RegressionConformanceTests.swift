@@ -1,9 +1,10 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// Regression cases for tooz 9.1.0's known bugs (reference §4.2; §3.3 lists the ones tooz's own
 /// suite misses), and name validation at the API edge (DESIGN §4), on every backend.
-@Suite("Regressions and names", .timeLimit(.minutes(2)))
+@Suite("Regressions and names", .timeLimit(.minutes(5)))
 struct RegressionConformanceTests {
     // MARK: §4.2 regressions
 
@@ -11,20 +12,14 @@ struct RegressionConformanceTests {
     /// not exist creates nothing.
     @Test(arguments: TestBackends.urls)
     func leaderQueryDoesNotCreateTheGroup(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let coordinator = try env.coordinator()
+        try await withCoordinator(url, needing: .leaderQuery) { env, coordinator async throws in
             let group = env.group()
-            try await coordinator.withRunning { () async throws -> Void in
-                guard await env.supports(.leaderQuery, on: coordinator, otherwise: {
-                    _ = try await coordinator.leader(of: group)
-                }) else { return }
-                #expect(try await coordinator.leader(of: group) == nil)
-                if coordinator.info.features.contains(.groups) {
-                    #expect(try await !coordinator.groups().contains(group))
-                }
-                if coordinator.info.features.contains(.membership) {
-                    await expectToozError(.groupNotCreated) { _ = try await coordinator.members(of: group) }
-                }
+            #expect(try await coordinator.leader(of: group) == nil)
+            if coordinator.info.features.contains(.groups) {
+                #expect(try await !coordinator.groups().contains(group))
+            }
+            if coordinator.info.features.contains(.membership) {
+                await expectToozError(.groupNotCreated) { _ = try await coordinator.members(of: group) }
             }
         }
     }
@@ -34,29 +29,22 @@ struct RegressionConformanceTests {
     /// after an election.
     @Test(arguments: TestBackends.urls)
     func leaderDoesNotAppearAsAMember(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let member = try env.coordinator()
-            let outsider = try env.coordinator()
+        try await withCoordinators(
+            url, .plain, .plain, needing: [.leaderElection, .membership]
+        ) { env, member, outsider in
             let group = env.group()
-            try await running([member, outsider]) {
-                guard await env.supports(.leaderElection, on: outsider, otherwise: {
-                    try await outsider.campaign(for: group, wait: .never)
-                }) else { return }
-                guard await env.supports(.membership, on: member, otherwise: { try await member.join(group) })
-                else { return }
-                try await member.createGroup(group)
-                try await member.join(group)
-                try await outsider.campaign(for: group)
-                #expect(try await member.members(of: group) == [member.member], "a leader that did not join")
-                #expect(try await outsider.standDown(from: group))
-                try await member.campaign(for: group)
-                #expect(try await outsider.membersWithCapabilities(of: group) == [member.member: .nil], "a leader that joined")
-                #expect(try await member.standDown(from: group))
-                try await member.leave(group)
-                #expect(try await member.members(of: group).isEmpty)
-                try await member.deleteGroup(group)
-                #expect(try await !member.groups().contains(group))
-            }
+            try await member.createGroup(group)
+            try await member.join(group)
+            try await outsider.campaign(for: group)
+            #expect(try await member.members(of: group) == [member.member], "a leader that did not join")
+            #expect(try await outsider.standDown(from: group))
+            try await member.campaign(for: group)
+            #expect(try await outsider.membersWithCapabilities(of: group) == [member.member: .nil], "a leader that joined")
+            #expect(try await member.standDown(from: group))
+            try await member.leave(group)
+            #expect(try await member.members(of: group).isEmpty)
+            try await member.deleteGroup(group)
+            #expect(try await !member.groups().contains(group))
         }
     }
 
@@ -65,35 +53,29 @@ struct RegressionConformanceTests {
     /// locks, memberships and elections exist.
     @Test(arguments: TestBackends.urls)
     func groupsContainExactlyTheCreatedGroups(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let coordinator = try env.coordinator()
-            let other = try env.coordinator()
+        try await withCoordinators(url, .plain, .plain, needing: .groups) { env, coordinator, other in
             let created = [env.group(), env.group(), env.group()]
             let name = env.lockName()
-            try await running([coordinator, other]) {
-                guard await env.supports(.groups, on: coordinator, otherwise: { _ = try await coordinator.groups() })
-                else { return }
-                for group in created { try await coordinator.createGroup(group) }
-                let features = coordinator.info.features
-                if features.contains(.membership) {
-                    try await coordinator.join(created[0], capabilities: ["weight": 1])
-                    try await other.join(created[0])
-                    try await other.join(created[1])
-                }
-                if features.contains(.locks) { try await coordinator.lock(named: name).acquire() }
-                if features.contains(.leaderElection) { try await other.campaign(for: created[1]) }
-
-                func check(_ expected: Set<GroupID>) async throws {
-                    let listed = try await coordinator.groups()
-                    #expect(!listed.contains(GroupID(name.rawValue)), "a lock shows up as a group")
-                    #expect(!listed.contains("locks") && !listed.contains("leader"), "a pseudo-group: \(listed)")
-                    #expect(listed.filter { $0.rawValue.hasPrefix(env.prefix) } == expected, "junk in \(listed)")
-                    if env.isIsolated { #expect(listed == expected) }
-                }
-                try await check(Set(created))
-                try await coordinator.deleteGroup(created[2])
-                try await check(Set(created.prefix(2)))
+            for group in created { try await coordinator.createGroup(group) }
+            let features = coordinator.info.features
+            if features.contains(.membership) {
+                try await coordinator.join(created[0], capabilities: ["weight": 1])
+                try await other.join(created[0])
+                try await other.join(created[1])
             }
+            if features.contains(.locks) { try await coordinator.lock(named: name).acquire() }
+            if features.contains(.leaderElection) { try await other.campaign(for: created[1]) }
+
+            func check(_ expected: Set<GroupID>) async throws {
+                let listed = try await coordinator.groups()
+                #expect(!listed.contains(GroupID(name.rawValue)), "a lock shows up as a group")
+                #expect(!listed.contains("locks") && !listed.contains("leader"), "a pseudo-group: \(listed)")
+                #expect(listed.filter { $0.rawValue.hasPrefix(env.prefix) } == expected, "junk in \(listed)")
+                if env.isIsolated { #expect(listed == expected) }
+            }
+            try await check(Set(created))
+            try await coordinator.deleteGroup(created[2])
+            try await check(Set(created.prefix(2)))
         }
     }
 
@@ -101,27 +83,21 @@ struct RegressionConformanceTests {
     /// a busy lock ends in a clean `lockBusy`, leaves nothing behind, and the lock works after.
     @Test(arguments: TestBackends.urls)
     func waitLimitedAcquireOfBusyLockEndsInLockBusyCleanly(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let holder = try env.coordinator()
-            let waiter = try env.coordinator()
+        try await withCoordinators(url, .plain, .plain, needing: .locks) { env, holder, waiter in
             let name = env.lockName()
-            try await running([holder, waiter]) {
-                guard await env.supports(.locks, on: holder, otherwise: { _ = try holder.lock(named: name) })
-                else { return }
-                let held = try holder.lock(named: name)
-                try await held.acquire()
-                let waiting = try waiter.lock(named: name)
-                for _ in 0..<3 {
-                    let error = await expectToozError(.lockBusy) { try await waiting.acquire(wait: .upTo(.milliseconds(300))) }
-                    #expect(error?.message.contains(name.rawValue) == true, "\(String(describing: error))")
-                }
-                #expect(waiting.lease == nil)
-                #expect(try await held.release())
-                #expect(try await waiting.tryAcquire() != nil, "a timed-out wait left nothing behind")
-                #expect(try await waiting.release())
-                #expect(try await held.tryAcquire() != nil)
-                #expect(try await held.release())
+            let held = try holder.lock(named: name)
+            try await held.acquire()
+            let waiting = try waiter.lock(named: name)
+            for _ in 0..<3 {
+                let error = await expectToozError(.lockBusy) { try await waiting.acquire(wait: .upTo(.milliseconds(300))) }
+                #expect(error?.message.contains(name.rawValue) == true, "\(String(describing: error))")
             }
+            #expect(waiting.lease == nil)
+            #expect(try await held.release())
+            #expect(try await waiting.tryAcquire() != nil, "a timed-out wait left nothing behind")
+            #expect(try await waiting.release())
+            #expect(try await held.tryAcquire() != nil)
+            #expect(try await held.release())
         }
     }
 
@@ -129,28 +105,23 @@ struct RegressionConformanceTests {
     /// released its locks and leadership; another member takes them at once.
     @Test(arguments: TestBackends.urls)
     func stoppedCoordinatorHasReleasedItsLocksAndLeadership(url: String) async throws {
-        try await withEnvironment(url) { env in
+        try await withCoordinator(url, needing: .locks) { env, other in
             let stopping = try env.coordinator()
-            let other = try env.coordinator()
             let name = env.lockName()
             let group = env.group()
-            try await other.withRunning {
-                guard await env.supports(.locks, on: other, otherwise: { _ = try other.lock(named: name) })
-                else { return }
-                let leads = other.info.features.contains(.leaderElection)
-                try await stopping.withRunning {
-                    try await stopping.lock(named: name).acquire()
-                    if leads { try await stopping.campaign(for: group) }
-                    #expect(try await other.lock(named: name).tryAcquire() == nil)
-                }
-                let lock = try other.lock(named: name)
-                #expect(try await lock.acquire(wait: .never).member == other.member)
-                #expect(try await lock.release())
-                if leads {
-                    #expect(try await other.campaign(for: group, wait: .never).member == other.member)
-                } else {
-                    await env.expectNotImplemented(on: other) { try await other.campaign(for: group, wait: .never) }
-                }
+            let leads = other.info.features.contains(.leaderElection)
+            try await stopping.withRunning {
+                try await stopping.lock(named: name).acquire()
+                if leads { try await stopping.campaign(for: group) }
+                #expect(try await other.lock(named: name).tryAcquire() == nil)
+            }
+            let lock = try other.lock(named: name)
+            #expect(try await lock.acquire(wait: .never).member == other.member)
+            #expect(try await lock.release())
+            if leads {
+                #expect(try await other.campaign(for: group, wait: .never).member == other.member)
+            } else {
+                await env.expectNotImplemented(on: other) { try await other.campaign(for: group, wait: .never) }
             }
         }
     }
@@ -159,18 +130,12 @@ struct RegressionConformanceTests {
     /// MemberAlreadyExist): a refused join changes nothing.
     @Test(arguments: TestBackends.urls)
     func refusedJoinKeepsTheCapabilities(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let first = try env.coordinator()
-            let twin = try env.coordinator(first.member)
+        try await withCoordinators(url, .plain, .twin, needing: .membership) { env, first, twin in
             let group = env.group()
-            try await running([first, twin]) {
-                guard await env.supports(.membership, on: first, otherwise: { try await first.join(group) })
-                else { return }
-                try await first.createGroup(group)
-                try await first.join(group, capabilities: ["original": true])
-                await expectToozError(.memberAlreadyJoined) { try await twin.join(group, capabilities: ["overwritten": true]) }
-                #expect(try await first.capabilities(of: first.member, in: group) == ["original": true])
-            }
+            try await first.createGroup(group)
+            try await first.join(group, capabilities: ["original": true])
+            await expectToozError(.memberAlreadyJoined) { try await twin.join(group, capabilities: ["overwritten": true]) }
+            #expect(try await first.capabilities(of: first.member, in: group) == ["original": true])
         }
     }
 
@@ -179,28 +144,23 @@ struct RegressionConformanceTests {
     /// listing its members first.
     @Test(arguments: TestBackends.urls)
     func groupOfACrashedMemberCanBeDeleted(url: String) async throws {
-        try await withEnvironment(url) { env in
-            let timings = Timings(membershipTTL: 3)
-            let coordinator = try env.coordinator(timings: timings)
+        let timings = Timings(membershipTTL: 3)
+        try await withCoordinator(url, needing: .membership, timings: timings) { env, coordinator in
             let group = env.group()
-            try await coordinator.withRunning {
-                guard await env.supports(.membership, on: coordinator, otherwise: { try await coordinator.join(group) })
-                else { return }
-                try await coordinator.createGroup(group)
-                let raw = try env.rawBackend(timings: timings)
-                try await raw.connect()
-                try await raw.join(group, member: env.member(), capabilities: .nil)
-                await raw.disconnect()
-                try await eventually("the group of a crashed member can be deleted") {
-                    do {
-                        try await coordinator.deleteGroup(group)
-                        return true
-                    } catch let error as ToozError where error.code == .groupNotEmpty {
-                        return false
-                    }
+            try await coordinator.createGroup(group)
+            let raw = try env.rawBackend(timings: timings)
+            try await raw.connect()
+            try await raw.join(group, member: env.member(), capabilities: .nil)
+            await raw.disconnect()
+            try await eventually("the group of a crashed member can be deleted") {
+                do {
+                    try await coordinator.deleteGroup(group)
+                    return true
+                } catch let error as ToozError where error.code == .groupNotEmpty {
+                    return false
                 }
-                #expect(try await !coordinator.groups().contains(group))
             }
+            #expect(try await !coordinator.groups().contains(group))
         }
     }
 
@@ -254,6 +214,47 @@ struct RegressionConformanceTests {
         }
     }
 
+    /// Every call that needs a feature the backend lacks throws `notImplemented` naming the
+    /// backend, on a running coordinator and with valid names. (The other cases check one such
+    /// call per feature, through `withCoordinator(_:_:needing:timings:caseName:_:)`.)
+    @Test(arguments: TestBackends.urls)
+    func everyCallOfAMissingFeatureThrowsNotImplemented(url: String) async throws {
+        try await withCoordinator(url, needing: []) { env, coordinator in
+            let group = env.group()
+            let lock = env.lockName()
+            let features = coordinator.info.features
+
+            func missing(
+                _ feature: BackendFeatures, sourceLocation: SourceLocation = #_sourceLocation,
+                _ call: () async throws -> Void
+            ) async {
+                guard !features.contains(feature) else { return }
+                await env.expectNotImplemented(on: coordinator, sourceLocation: sourceLocation, call)
+            }
+
+            await missing(.groups) { try await coordinator.createGroup(group) }
+            await missing(.groups) { _ = try await coordinator.createGroupIfNeeded(group) }
+            await missing(.groups) { try await coordinator.deleteGroup(group) }
+            await missing(.groups) { _ = try await coordinator.groups() }
+            await missing(.membership) { try await coordinator.join(group) }
+            await missing(.membership) { try await coordinator.joinCreatingGroup(group) }
+            await missing(.membership) { _ = try await coordinator.joinPartitionedGroup(group) }
+            await missing(.membership) { try await coordinator.leave(group) }
+            await missing(.membership) { _ = try await coordinator.members(of: group) }
+            await missing(.membership) { _ = try await coordinator.membersWithCapabilities(of: group) }
+            await missing(.membership) { _ = try await coordinator.capabilities(of: coordinator.member, in: group) }
+            await missing(.membership) { _ = try coordinator.events(in: group) }
+            await missing(.updateCapabilities) { try await coordinator.updateCapabilities(["v": 2], in: group) }
+            await missing(.leaderElection) { try await coordinator.campaign(for: group, wait: .never) }
+            await missing(.leaderElection) { try await coordinator.withLeadership(of: group) { _ in } }
+            await missing(.leaderElection) { try await coordinator.standDown(from: group) }
+            await missing(.leaderQuery) { _ = try await coordinator.leader(of: group) }
+            await missing(.locks) { _ = try coordinator.lock(named: lock) }
+            await missing(.locks) { try await coordinator.withLock(named: lock) { _ in } }
+            await missing(.breakLock) { _ = try await coordinator.lock(named: lock).breakLock() }
+        }
+    }
+
     /// Capabilities larger than the backend stores are refused with `invalidArgument` before
     /// any I/O (on a coordinator that never runs, as above).
     @Test(arguments: TestBackends.urls)
@@ -267,8 +268,12 @@ struct RegressionConformanceTests {
                 return
             }
             let oversized: Capabilities = ["blob": .binary([UInt8](repeating: 0x5a, count: limit + 1))]
-            guard await env.supports(.membership, on: probe, otherwise: { try await probe.join(group, capabilities: oversized) })
-            else { return }
+            guard probe.info.features.contains(.membership) else {
+                // The missing feature is reported first, whatever the size.
+                await env.expectNotImplemented(on: probe) { try await probe.join(group, capabilities: oversized) }
+                env.recordNotImplemented(.membership)
+                return
+            }
             await expectToozError(.invalidArgument) { try await probe.join(group, capabilities: oversized) }
             await expectToozError(.invalidArgument) { try await probe.joinCreatingGroup(group, capabilities: oversized) }
             if probe.info.features.contains(.updateCapabilities) {

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// The backend URLs every conformance test runs against, and the per-test environment built
 /// from one of them.
@@ -72,6 +73,7 @@ final class TestEnvironment: Sendable {
         var counter = 0
         var groups: [GroupID] = []
         var outcome: String?
+        var faults: [ObjectIdentifier: Faults] = [:]
     }
     private let state = Mutex(State())
 
@@ -105,8 +107,18 @@ final class TestEnvironment: Sendable {
 
     /// The URL for a coordinator of this test with `timings`.
     func url(_ timings: Timings = .standard) -> String {
-        let options = timings.options(for: scheme).map { "\($0.0)=\($0.1)" }.joined(separator: "&")
-        return baseURL + (baseURL.contains("?") ? "&" : "?") + options
+        var options = timings.options(for: scheme)
+        if scheme == "zookeeper" || scheme == "kazoo", (try? BackendURL(baseURL).option("timeout")) == nil {
+            // tooz's `timeout` is also how long ZooKeeper may take to grant the session (10 s by
+            // default), which a loaded machine can exceed. The session itself stays as short as
+            // before: the TTL options shorten it, and tooz's 10 s is kept when none is given.
+            options.append(("timeout", "60"))
+            if timings.membershipTTL == nil && timings.lockTTL == nil && timings.leaderTTL == nil {
+                options.append(("membership_timeout", "10"))
+            }
+        }
+        let query = options.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        return baseURL + (baseURL.contains("?") ? "&" : "?") + query
     }
 
     // MARK: Names
@@ -143,7 +155,16 @@ final class TestEnvironment: Sendable {
             backend: FaultyBackend(base: backend, faults: faults), member: member ?? self.member(),
             configuration: configuration
         )
+        state.withLock { $0.faults[ObjectIdentifier(coordinator)] = faults }
         return (coordinator, faults)
+    }
+
+    /// The switches and timeline of a coordinator made by ``faultyCoordinator(_:timings:)``.
+    func faults(of coordinator: Coordinator) -> Faults {
+        guard let faults = state.withLock({ $0.faults[ObjectIdentifier(coordinator)] }) else {
+            preconditionFailure("\(coordinator.member) is not a faulty coordinator of this test")
+        }
+        return faults
     }
 
     /// A bare backend for this test's store, driven without a coordinator (no heartbeat, no
@@ -154,18 +175,34 @@ final class TestEnvironment: Sendable {
 
     // MARK: Feature handling
 
-    /// Returns `true` when `coordinator`'s backend has `feature`. Otherwise checks that `call`
-    /// (an operation that needs the feature) throws `notImplemented` naming the backend, records
-    /// this case as not implemented on this backend, and returns `false`.
+    /// Returns `true` when `coordinator`'s backend has every feature in `features`. Otherwise
+    /// checks that a call needing the first missing feature throws `notImplemented` naming the
+    /// backend, records this case as not implemented on this backend, and returns `false`.
     func supports(
-        _ feature: BackendFeatures, on coordinator: Coordinator,
-        otherwise call: () async throws -> Void,
-        sourceLocation: SourceLocation = #_sourceLocation
+        _ features: BackendFeatures, on coordinator: Coordinator, sourceLocation: SourceLocation = #_sourceLocation
     ) async -> Bool {
-        if coordinator.info.features.contains(feature) { return true }
-        await expectNotImplemented(on: coordinator, sourceLocation: sourceLocation, call)
+        let missing = BackendFeatures.each.filter { features.contains($0) && !coordinator.info.features.contains($0) }
+        guard let feature = missing.first else { return true }
+        await expectNotImplemented(on: coordinator, sourceLocation: sourceLocation) {
+            try await call(needing: feature, on: coordinator)
+        }
         recordNotImplemented(feature)
         return false
+    }
+
+    /// One call that needs `feature`, on a name of this test. Every call of every feature is
+    /// checked by `RegressionConformanceTests.everyCallOfAMissingFeatureThrowsNotImplemented`.
+    private func call(needing feature: BackendFeatures, on coordinator: Coordinator) async throws {
+        switch feature {
+        case .groups: _ = try await coordinator.groups()
+        case .membership: try await coordinator.join(group())
+        case .updateCapabilities: try await coordinator.updateCapabilities(["v": 1], in: group())
+        case .leaderElection: try await coordinator.campaign(for: group(), wait: .never)
+        case .leaderQuery: _ = try await coordinator.leader(of: group())
+        case .locks: _ = try coordinator.lock(named: lockName())
+        case .breakLock: _ = try await coordinator.lock(named: lockName()).breakLock()
+        default: Issue.record("no call needing \(feature)")
+        }
     }
 
     /// Checks that `call` throws `notImplemented` with a message naming the backend.
@@ -226,13 +263,14 @@ final class TestEnvironment: Sendable {
 
 /// Runs `body` with a fresh environment for the backend `argument`, then cleans up, whether
 /// `body` succeeded or not.
-func withEnvironment(
+func withEnvironment<Result>(
     _ argument: String, caseName: String = #function,
-    _ body: (TestEnvironment) async throws -> Void
-) async throws {
+    _ body: (TestEnvironment) async throws -> Result
+) async throws -> Result {
     let environment = try TestEnvironment(argument: argument, caseName: caseName)
+    let result: Result
     do {
-        try await body(environment)
+        result = try await body(environment)
     } catch {
         environment.report(failed: true)
         await environment.cleanUp()
@@ -240,6 +278,7 @@ func withEnvironment(
     }
     environment.report(failed: false)
     await environment.cleanUp()
+    return result
 }
 
 // MARK: Running coordinators
@@ -275,48 +314,6 @@ func expectToozError(
     }
 }
 
-struct ConditionTimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for: \(what)" }
-}
-
-/// Polls `condition` until it holds; throws after `timeout`. Behaviour with a generous bound,
-/// never a timing assertion.
-func eventually(
-    _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () async throws -> Bool
-) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while true {
-        if try await condition() { return }
-        if clock.now >= deadline {
-            Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
-            throw ConditionTimedOut(what: what)
-        }
-        try await Task.sleep(for: .milliseconds(25))
-    }
-}
-
-/// Runs `body`, failing with ``ConditionTimedOut`` when it has not finished after `timeout`
-/// (a deadlock guard for blocking calls; the body is cancelled).
-@discardableResult
-func withDeadline<Result: Sendable>(
-    _ what: String, timeout: Duration = .seconds(20),
-    _ body: @Sendable @escaping () async throws -> Result
-) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let result = try await group.next()! else { throw ConditionTimedOut(what: what) }
-        return result
-    }
-}
-
 // MARK: Signals and logs
 
 /// A one-shot flag tasks can wait for (with a bound).
@@ -326,9 +323,9 @@ final class TestSignal: Sendable {
     func fire() { broadcast.notifyAll() }
     var hasFired: Bool { broadcast.generation != 0 }
 
-    func wait(_ what: String, timeout: Duration = .seconds(20)) async throws {
-        guard try await broadcast.wait(since: 0, timeout: timeout, clock: .continuous) else {
-            throw ConditionTimedOut(what: what)
+    func wait(_ what: String, within limit: Duration = .testPatience) async throws {
+        guard try await broadcast.wait(since: 0, timeout: limit, clock: .continuous) else {
+            throw WaitTimedOut(what: what, limit: limit)
         }
     }
 }
@@ -359,82 +356,6 @@ final class Timeline: Sendable {
         guard indices.allSatisfy({ $0 != nil }) else { return false }
         let found = indices.compactMap { $0 }
         return found == found.sorted() && Set(found).count == found.count
-    }
-}
-
-/// The events a coordinator saw on a group, collected by a child task.
-final class EventLog: Sendable {
-    private struct State {
-        var events: [GroupEvent] = []
-        var failure: (any Error)?
-        var finished = false
-    }
-    private let state = Mutex(State())
-
-    var events: [GroupEvent] { state.withLock { $0.events } }
-    var failure: (any Error)? { state.withLock { $0.failure } }
-
-    fileprivate func append(_ event: GroupEvent) { state.withLock { $0.events.append(event) } }
-    fileprivate func finish(_ failure: (any Error)?) {
-        state.withLock {
-            $0.failure = failure
-            $0.finished = true
-        }
-    }
-
-    /// Events other than the snapshot that concern `member`.
-    func events(about member: MemberID) -> [GroupEvent] {
-        events.filter { event in
-            switch event {
-            case .joined(let who, _), .left(let who), .capabilitiesChanged(let who, _): who == member
-            case .leaderChanged(let who): who == member
-            case .snapshot, .membershipChanged: false
-            }
-        }
-    }
-
-    var snapshot: GroupSnapshot? {
-        if case .snapshot(let snapshot) = events.first { return snapshot }
-        return nil
-    }
-
-    /// Waits until the log satisfies `condition`; fails early when the stream failed.
-    func waitFor(
-        _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
-        _ condition: @escaping ([GroupEvent]) -> Bool
-    ) async throws {
-        try await eventually(what, timeout: timeout, sourceLocation: sourceLocation) {
-            if let failure { throw failure }
-            return condition(events)
-        }
-    }
-
-    func waitFor(
-        _ event: GroupEvent, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws {
-        try await waitFor("event \(event)", timeout: timeout, sourceLocation: sourceLocation) { $0.contains(event) }
-    }
-}
-
-/// Follows `coordinator.events(in: group)` in a child task while `body` runs.
-func withEvents<Result: Sendable>(
-    of coordinator: Coordinator, in group: GroupID,
-    _ body: @Sendable (EventLog) async throws -> Result
-) async throws -> Result {
-    let log = EventLog()
-    let events = try coordinator.events(in: group)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask {
-            do {
-                for try await event in events { log.append(event) }
-                log.finish(nil)
-            } catch {
-                log.finish(error)
-            }
-        }
-        defer { tasks.cancelAll() }
-        try await log.waitFor("the first snapshot") { !$0.isEmpty }
-        return try await body(log)
     }
 }
 

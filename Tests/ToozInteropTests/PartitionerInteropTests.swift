@@ -1,5 +1,6 @@
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// Python tooz 9.1.0 and swift-tooz place keys on the same members: the bare hash ring, and
 /// partitioners following one live file:// group with weighted Python and Swift members.
@@ -67,12 +68,9 @@ struct PartitionerInteropTests {
 
                         let expected = Dictionary(uniqueKeysWithValues: weights.map { (MemberID($0.key), $0.value) })
                         // The Swift partitioner follows the group's events (polled on file://).
-                        var followed = partitioner.weights
-                        for _ in 0..<600 where followed != expected {
-                            try await Task.sleep(for: .milliseconds(50))
-                            followed = partitioner.weights
+                        try await eventually("the Swift partitioner to see the group (now \(partitioner.weights))") {
+                            partitioner.weights == expected
                         }
-                        try #require(followed == expected, "the Swift partitioner never saw the group: \(followed)")
                         #expect(try await coordinator.membersWithCapabilities(of: GroupID(group)).mapValues { $0["weight"]?.intValue } == expected.mapValues { Optional($0) })
 
                         let fromSwift = (0..<Self.keyCount).map { index in

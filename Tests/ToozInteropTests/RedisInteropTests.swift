@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 import ToozBackends
 import ToozRedis
+import ToozTestKit
 
 /// Python tooz 9.1.0 and swift-tooz on one real redis-server (`TOOZ_TEST_REDIS_URL`): they share
 /// groups, capabilities and liveness, exclude each other on locks and leadership, and break each
@@ -107,10 +108,9 @@ struct RedisInteropTests {
                 // No stop(): the beat key stays until its PSETEX runs out, and the group hash
                 // keeps the member until someone prunes it.
                 try await python.kill()
-                let pruned = try await Self.eventually(within: .seconds(ttlSeconds * 5)) {
+                try await eventually("the killed Python member to be pruned from the members") {
                     try await coordinator.members(of: g) == [MemberID(swiftMember)]
                 }
-                #expect(pruned, "the killed Python member was still listed \(ttlSeconds * 5) s after SIGKILL")
                 // Pruned from the hash too, not only hidden: its capabilities are gone.
                 await #expect {
                     try await coordinator.capabilities(of: MemberID(pythonMember), in: g)
@@ -149,7 +149,7 @@ struct RedisInteropTests {
                 }
 
                 // Python announces nothing on release: the waiter finds out by its poll.
-                async let waited = lock.acquire(wait: .upTo(.seconds(30)))
+                async let waited = lock.acquire(wait: .upTo(.testPatience))
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(try await python.release(lockName))
                 let lease = try await waited
@@ -236,8 +236,9 @@ struct RedisInteropTests {
                 let lock = try coordinator.lock(named: LockName(lockName))
                 let lease = try #require(try await lock.tryAcquire())
                 #expect(try await python.breakLock(lockName))
-                let lost = try await Self.eventually(within: .seconds(20)) { !lease.state.isUsable }
-                #expect(lost, "the Swift lease was still \(lease.state) after Python broke \(lockName)")
+                try await eventually("the Swift lease to be lost after Python broke \(lockName) (now \(lease.state))") {
+                    !lease.state.isUsable
+                }
                 #expect(lease.state == .lost(.revoked))
                 // A lost lease is never silently re-acquired: the lock is free for Python.
                 #expect(try await python.tryAcquire(lockName))
@@ -286,7 +287,7 @@ struct RedisInteropTests {
                 #expect(try await coordinator.leader(of: g) == nil)
                 #expect(coordinator.currentLeadership(of: g) == nil)
 
-                async let campaign = coordinator.campaign(for: g, wait: .upTo(.seconds(30)))
+                async let campaign = coordinator.campaign(for: g, wait: .upTo(.testPatience))
                 try await Task.sleep(for: .milliseconds(300))
                 let stoodDown = try await python.standDown(group)
                 #expect(stoodDown == PythonPeer.StandDown(unwatched: true, released: true, how: "leader_lock"))
@@ -346,7 +347,7 @@ struct RedisInteropTests {
 
                 let stoodDown = try await python.standDown(group)
                 #expect(stoodDown.released)
-                let lease2 = try await coordinator.campaign(for: g, wait: .upTo(.seconds(10)))
+                let lease2 = try await coordinator.campaign(for: g, wait: .upTo(.testPatience))
                 #expect(try await coordinator.leader(of: g) == swiftMember)
                 #expect(try await coordinator.standDown(from: g))
                 #expect(lease2.state == .released)
@@ -426,20 +427,6 @@ struct RedisInteropTests {
                 try await python.start(url: url, member: member)
                 return try await body(python)
             }
-        }
-    }
-
-    /// Re-checks `condition` every `interval` until it holds or `limit` has passed; whether it held.
-    static func eventually(
-        within limit: Duration,
-        every interval: Duration = .milliseconds(200),
-        _ condition: () async throws -> Bool
-    ) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while true {
-            if try await condition() { return true }
-            if ContinuousClock.now >= deadline { return false }
-            try await Task.sleep(for: interval)
         }
     }
 }

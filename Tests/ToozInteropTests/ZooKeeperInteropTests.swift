@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ToozBackends
+import ToozTestKit
 
 /// Python tooz 9.1.0 (kazoo 2.11.0) and swift-tooz on one real ZooKeeper server
 /// (`TOOZ_TEST_ZOOKEEPER_URL`): they share groups, capabilities and session liveness, and exclude
@@ -28,7 +29,7 @@ struct ZooKeeperInteropTests {
         let swiftMember = uniqueName("swift")
         let pythonMember = uniqueName("py")
         try await Self.withPython("groups", url: url, member: pythonMember) { python in
-            let coordinator = try Coordinator(url: url, member: MemberID(swiftMember))
+            let coordinator = try Coordinator(url: InteropEnvironment.swiftZooKeeperURL(url), member: MemberID(swiftMember))
             try await coordinator.withRunning {
                 let g = GroupID(group)
                 try await ServerGroupInterop.membersCapabilitiesUpdatesAndLeaves(
@@ -79,7 +80,7 @@ struct ZooKeeperInteropTests {
         let url = try InteropEnvironment.requireZooKeeperURL()
         let group = uniqueName("zk-delete")
         try await Self.withPython("delete", url: url, member: uniqueName("py")) { python in
-            let coordinator = try Coordinator(url: url, member: MemberID(uniqueName("swift")))
+            let coordinator = try Coordinator(url: InteropEnvironment.swiftZooKeeperURL(url), member: MemberID(uniqueName("swift")))
             try await coordinator.withRunning {
                 let g = GroupID(group)
                 switch creator {
@@ -127,7 +128,7 @@ struct ZooKeeperInteropTests {
         let swiftMember = MemberID(uniqueName("swift"))
         let pythonMember = uniqueName("py")
         try await Self.withPython("killed", url: pythonURL, member: pythonMember) { python in
-            let coordinator = try Coordinator(url: url, member: swiftMember)
+            let coordinator = try Coordinator(url: InteropEnvironment.swiftZooKeeperURL(url), member: swiftMember)
             try await coordinator.withRunning {
                 let g = GroupID(group)
                 try await python.createGroup(group)
@@ -142,10 +143,9 @@ struct ZooKeeperInteropTests {
                 // until the server expires it.
                 async let waited = lock.acquire(wait: .upTo(.seconds(40)))
                 try await python.kill()
-                let gone = try await Self.eventually(within: .seconds(30)) {
+                try await eventually("the server to expire the killed Python member's session") {
                     try await coordinator.members(of: g) == [swiftMember]
                 }
-                #expect(gone, "the killed Python member was still listed 30 s after SIGKILL")
                 await #expect {
                     try await coordinator.capabilities(of: MemberID(pythonMember), in: g)
                 } throws: { error in
@@ -172,7 +172,7 @@ struct ZooKeeperInteropTests {
         let pythonMember = uniqueName("py")
         try await Self.withPython("lock-py", url: url, member: pythonMember) { python in
             let swiftMember = MemberID(uniqueName("swift"))
-            let coordinator = try Coordinator(url: url, member: swiftMember)
+            let coordinator = try Coordinator(url: InteropEnvironment.swiftZooKeeperURL(url), member: swiftMember)
             try await coordinator.withRunning {
                 #expect(try await python.tryAcquire(lockName))
 
@@ -192,7 +192,7 @@ struct ZooKeeperInteropTests {
                 #expect(try await python.zooKeeperChildren(lockPath)?.count == 1)
 
                 // The waiter watches its predecessor: Python's delete wakes it.
-                async let waited = lock.acquire(wait: .upTo(.seconds(30)))
+                async let waited = lock.acquire(wait: .upTo(.testPatience))
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(try await python.release(lockName))
                 let lease = try await waited
@@ -217,7 +217,7 @@ struct ZooKeeperInteropTests {
         let pythonMember = uniqueName("py")
         try await Self.withPython("lock-swift", url: url, member: pythonMember) { python in
             let swiftMember = MemberID(uniqueName("swift"))
-            let coordinator = try Coordinator(url: url, member: swiftMember)
+            let coordinator = try Coordinator(url: InteropEnvironment.swiftZooKeeperURL(url), member: swiftMember)
             try await coordinator.withRunning {
                 let lock = try coordinator.lock(named: LockName(lockName))
                 let lease = try await lock.acquire(wait: .never)
@@ -256,7 +256,7 @@ struct ZooKeeperInteropTests {
         let pythonMember = uniqueName("py")
         try await Self.withPython("lead-py", url: url, member: pythonMember) { python in
             let swiftMember = MemberID(uniqueName("swift"))
-            let coordinator = try Coordinator(url: url, member: swiftMember)
+            let coordinator = try Coordinator(url: InteropEnvironment.swiftZooKeeperURL(url), member: swiftMember)
             try await coordinator.withRunning {
                 let g = GroupID(group)
                 try await python.createGroup(group)
@@ -275,7 +275,7 @@ struct ZooKeeperInteropTests {
                 // The lost campaign left no contender behind: Python's node is the only one.
                 #expect(try await python.zooKeeperChildren("\(Self.root)/\(group)/leader")?.count == 1)
 
-                async let campaign = coordinator.campaign(for: g, wait: .upTo(.seconds(30)))
+                async let campaign = coordinator.campaign(for: g, wait: .upTo(.testPatience))
                 try await Task.sleep(for: .milliseconds(300))
                 let stoodDown = try await python.standDown(group)
                 #expect(stoodDown == PythonPeer.StandDown(unwatched: true, released: true, how: "stand_down_group_leader"))
@@ -312,7 +312,7 @@ struct ZooKeeperInteropTests {
         let pythonMember = uniqueName("py")
         try await Self.withPython("lead-swift", url: url, member: pythonMember) { python in
             let swiftMember = MemberID(uniqueName("swift"))
-            let coordinator = try Coordinator(url: url, member: swiftMember)
+            let coordinator = try Coordinator(url: InteropEnvironment.swiftZooKeeperURL(url), member: swiftMember)
             try await coordinator.withRunning {
                 let g = GroupID(group)
                 try await coordinator.createGroup(g)
@@ -349,7 +349,7 @@ struct ZooKeeperInteropTests {
 
                 let stoodDown = try await python.standDown(group)
                 #expect(stoodDown == PythonPeer.StandDown(unwatched: true, released: true, how: "stand_down_group_leader"))
-                let lease2 = try await coordinator.campaign(for: g, wait: .upTo(.seconds(10)))
+                let lease2 = try await coordinator.campaign(for: g, wait: .upTo(.testPatience))
                 #expect(try await coordinator.leader(of: g) == swiftMember)
                 #expect(try await python.leader(of: group) == swiftMember.rawValue)
                 #expect(try await coordinator.standDown(from: g))
@@ -368,7 +368,7 @@ struct ZooKeeperInteropTests {
         let lockName = uniqueName("zk-lock")
         let member = uniqueName("swift")
         try await Self.withPython("layout", url: url, member: uniqueName("py")) { python in
-            let coordinator = try Coordinator(url: url, member: MemberID(member))
+            let coordinator = try Coordinator(url: InteropEnvironment.swiftZooKeeperURL(url), member: MemberID(member))
             try await coordinator.withRunning {
                 let g = GroupID(group)
                 let groupPath = "\(Self.root)/\(group)"
@@ -455,14 +455,5 @@ struct ZooKeeperInteropTests {
                 return try await body(python)
             }
         }
-    }
-
-    /// Re-checks `condition` every `interval` until it holds or `limit` has passed; whether it held.
-    static func eventually(
-        within limit: Duration,
-        every interval: Duration = .milliseconds(200),
-        _ condition: () async throws -> Bool
-    ) async throws -> Bool {
-        try await RedisInteropTests.eventually(within: limit, every: interval, condition)
     }
 }

@@ -2,13 +2,14 @@ import Dispatch
 import Synchronization
 import Testing
 import ToozBackends
+import ToozTestKit
 
 @testable import ToozLocal
 
 /// Live tests on the host's System V IPC. Lock and group names are unique per test, and every
 /// lock's semaphore is removed afterwards; the shared group-list segment is left in place with
 /// the test groups removed.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(5)))
 struct IPCBackendTests {
     // MARK: Helpers
 
@@ -175,7 +176,7 @@ struct IPCBackendTests {
                 let held = try await first.lock(named: name).acquire(wait: .never)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        let lease = try await second.lock(named: name).acquire(wait: .seconds(30))
+                        let lease = try await second.lock(named: name).acquire(wait: .upTo(.testPatience))
                         #expect(lease.fencingToken > held.fencingToken)
                         #expect(try await lease.release())
                     }
@@ -193,7 +194,7 @@ struct IPCBackendTests {
                 for round in 0..<6 {
                     let coordinator = round.isMultiple(of: 2) ? first : second
                     let before = IPCFencingClock.now()
-                    tokens.append(try await coordinator.withLock(named: name, wait: .seconds(10)) { $0.fencingToken })
+                    tokens.append(try await coordinator.withLock(named: name, wait: .upTo(.testPatience)) { $0.fencingToken })
                     // The token is a reading of the host's boot-time clock taken while held.
                     #expect(tokens.last!.value > before)
                     #expect(tokens.last!.value <= IPCFencingClock.now())
@@ -234,7 +235,7 @@ struct IPCBackendTests {
                         let coordinator = index.isMultiple(of: 2) ? first : second
                         group.addTask {
                             for _ in 0..<10 {
-                                try await coordinator.withLock(named: name, wait: .seconds(30)) { lease in
+                                try await coordinator.withLock(named: name, wait: .upTo(.testPatience)) { lease in
                                     log.value.withLock { $0.append(lease.fencingToken.value) }
                                 }
                             }
@@ -319,7 +320,7 @@ struct IPCBackendTests {
             try await coordinator.withRunning {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        let lease = try await coordinator.lock(named: name).acquire(wait: .seconds(30))
+                        let lease = try await coordinator.lock(named: name).acquire(wait: .upTo(.testPatience))
                         #expect(try await coordinator.lock(named: name).tryAcquire() == nil)
                         #expect(try await lease.release())
                     }
@@ -342,7 +343,7 @@ struct IPCBackendTests {
             try await coordinator.withRunning {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        let lease = try await coordinator.lock(named: name).acquire(wait: .seconds(30))
+                        let lease = try await coordinator.lock(named: name).acquire(wait: .upTo(.testPatience))
                         #expect(try await lease.release())
                     }
                     try await Self.waitUntilSomeoneSleeps(on: foreign)

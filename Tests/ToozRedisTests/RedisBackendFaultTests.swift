@@ -4,6 +4,7 @@ import Logging
 import Testing
 import ToozBackends
 import ToozRedis
+import ToozTestKit
 
 /// The redis:// backend when its server or connection fails: each test starts its own
 /// redis-server (or sentinel setup) and breaks it on purpose.
@@ -19,19 +20,6 @@ struct RedisBackendFaultTests {
         "redis://127.0.0.1:\(server.port)?\(options)"
     }
 
-    /// Polls `condition` until it holds: a bound against hangs, not a timing assertion.
-    private static func eventually(
-        _ what: String, limit: Duration = .seconds(60), _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("gave up waiting for \(what)")
-        throw CancellationError()
-    }
-
     private static func admin(_ server: RedisTestServer, _ command: RedisCommand) async throws -> RESPValue {
         try await RedisSentinelTestSetup.ask(server.endpoint, command, logger)
     }
@@ -44,12 +32,12 @@ struct RedisBackendFaultTests {
                 #expect(lease.state == .held)
                 // No persistence: the restarted server has forgotten every key.
                 try await server.restart()
-                try await Self.eventually("the lease to be lost") {
+                try await eventually("the lease to be lost") {
                     if case .lost = lease.state { return true }
                     return false
                 }
                 // New acquisitions work again once the coordinator has reconnected.
-                try await Self.eventually("a new acquisition after the restart") {
+                try await eventually("a new acquisition after the restart", toleratingErrors: true) {
                     guard let again = try await coordinator.lock(named: "after-restart").tryAcquire() else { return false }
                     return try await again.release()
                 }
@@ -67,7 +55,7 @@ struct RedisBackendFaultTests {
                 let lease = try #require(try await coordinator.lock(named: "cut").tryAcquire())
                 let killed = try await Self.admin(server, RedisCommand("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"))
                 #expect(killed.integer.map { $0 >= 1 } == true, "CLIENT KILL gave \(killed)")
-                try await Self.eventually("the coordinator to reach the server again") {
+                try await eventually("the coordinator to reach the server again", toleratingErrors: true) {
                     try await coordinator.lock(named: "cut").holder() == "survivor"
                 }
                 #expect(lease.state.isUsable)
@@ -92,7 +80,7 @@ struct RedisBackendFaultTests {
                             _ = try await taken.release()
                             return member
                         }
-                        try await Self.eventually("the waiter to subscribe") {
+                        try await eventually("the waiter to subscribe") {
                             let clients = try await Self.admin(server, RedisCommand("CLIENT", "LIST", "TYPE", "pubsub"))
                             return clients.string?.contains("sub=") == true
                         }
@@ -157,7 +145,9 @@ struct RedisBackendFaultTests {
                 let before = try #require(try await coordinator.lock(named: "before").tryAcquire())
                 #expect(try await before.release())
                 await setup.master.kill9()
-                try await Self.eventually("an acquisition on the promoted replica", limit: .seconds(90)) {
+                try await eventually(
+                    "an acquisition on the promoted replica", within: .seconds(90), toleratingErrors: true
+                ) {
                     guard let lease = try await coordinator.lock(named: "after-failover").tryAcquire() else { return false }
                     return try await lease.release()
                 }

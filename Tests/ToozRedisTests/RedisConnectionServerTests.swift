@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 import Tooz
 import ToozRedis
+import ToozTestKit
 
 /// `RedisConnection` against real `redis-server`s that each test starts and stops itself.
 @Suite("RedisConnection against redis-server", .enabled(if: RedisTestServer.testsEnabled, "redis-server is not on PATH"))
@@ -37,28 +38,6 @@ struct RedisConnectionServerTests {
         } catch {
             Issue.record("expected a ToozError, got \(error)")
             return nil
-        }
-    }
-
-    /// Runs `body`, failing the test if it takes longer than `limit` (a guard against hangs,
-    /// not a timing assertion).
-    static func withinLimit<T: Sendable>(
-        _ limit: Duration = .seconds(10),
-        _ what: String,
-        _ body: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                Issue.record("\(what) took longer than \(limit)")
-                throw CancellationError()
-            }
-            return value
         }
     }
 
@@ -259,7 +238,7 @@ struct RedisConnectionServerTests {
             #expect(try await subscriber.send(RedisCommand("GET", "k")) == Self.bulk("v"))
             #expect(try await publisher.send(RedisCommand("PUBLISH", "tooz-other", "second")) == .integer(1))
 
-            let received = try await Self.withinLimit(.seconds(10), "two messages") {
+            let received = try await withDeadline("two messages") {
                 var received: [RedisPubSubMessage] = []
                 for await message in messages {
                     received.append(message)
@@ -292,7 +271,7 @@ struct RedisConnectionServerTests {
             let observer = try await Self.connect(server.unixEndpoint)
             let started = Tally()
 
-            let outcomes = try await Self.withinLimit(.seconds(10), "20 requests after kill -9") {
+            let outcomes = try await withDeadline("20 requests after kill -9") {
                 try await withThrowingTaskGroup(of: ToozError?.self) { group in
                     for index in 0..<20 {
                         group.addTask {
@@ -321,7 +300,7 @@ struct RedisConnectionServerTests {
             #expect(outcomes.count == 20)
             #expect(outcomes.allSatisfy { $0?.code == .connectionFailed })
             #expect(outcomes.compactMap { $0 }.allSatisfy { $0.message.contains("127.0.0.1:\(server.port)") })
-            try await Self.withinLimit(.seconds(10), "onClose") {
+            try await withDeadline("onClose") {
                 while closes.count == 0 { try await Task.sleep(for: .milliseconds(5)) }
             }
             #expect(closes.count == 1)
@@ -338,7 +317,7 @@ struct RedisConnectionServerTests {
 
     @Test func aClosedPortFailsQuickly() async throws {
         let port = try RedisTestServer.freePort()
-        let error = try await Self.withinLimit(.seconds(10), "connecting to a closed port") {
+        let error = try await withDeadline("connecting to a closed port") {
             await Self.connectionError(.tcp(host: "127.0.0.1", port: port))
         }
         #expect(error?.code == .connectionFailed)
@@ -347,7 +326,7 @@ struct RedisConnectionServerTests {
 
     @Test func aServerSpeakingHTTPIsRefused() async throws {
         let listener = try await GarbageServer.start(reply: "HTTP/1.1 400 Bad Request\r\n\r\n")
-        let error = try await Self.withinLimit(.seconds(10), "connecting to an HTTP server") {
+        let error = try await withDeadline("connecting to an HTTP server") {
             await Self.connectionError(.tcp(host: "127.0.0.1", port: listener.port))
         }
         #expect(error?.code == .connectionFailed)
@@ -357,7 +336,7 @@ struct RedisConnectionServerTests {
 
     @Test func aSilentServerTimesOutTheHandshake() async throws {
         let listener = try await GarbageServer.start(reply: nil)
-        let error = try await Self.withinLimit(.seconds(10), "connecting to a silent server") {
+        let error = try await withDeadline("connecting to a silent server") {
             await Self.connectionError(.tcp(host: "127.0.0.1", port: listener.port)) { $0.connectTimeout = .milliseconds(300) }
         }
         #expect(error?.code == .connectionFailed)
@@ -377,7 +356,7 @@ struct RedisConnectionServerTests {
             #expect(error?.message.contains("DEBUG") == true)
             #expect(error?.message.contains("timed out") == true)
             #expect(error?.message.contains("0.3 seconds") == true)
-            try await Self.withinLimit(.seconds(10), "the connection to close") {
+            try await withDeadline("the connection to close") {
                 while connection.isActive || closes.count == 0 { try await Task.sleep(for: .milliseconds(5)) }
             }
             let late = await #expect(throws: ToozError.self) { _ = try await connection.send(RedisCommand("PING")) }

@@ -6,6 +6,7 @@ import Darwin
 import Foundation
 import Synchronization
 import ToozRedis
+import ToozTestKit
 
 /// A throwaway `redis-server` for one test: loopback only, no persistence, in its own temp
 /// directory, with a unix socket beside the TCP port. Stopped by pid, never by name.
@@ -213,7 +214,9 @@ package final class RedisTestServer: Sendable {
     private func launch() async throws {
         let pid = try ServerProcess.spawn(self.commandLine, output: self.directory + "/redis.out")
         self.process.withLock { $0 = pid }
-        let deadline = ContinuousClock.now + .seconds(10)
+        // A bound against a server that never answers, generous for a loaded machine.
+        let limit = Duration.testPatience
+        let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             if self.reap(pid, blocking: false) {
                 throw Failure.didNotStart(self.logTail())
@@ -222,7 +225,7 @@ package final class RedisTestServer: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         await self.stop()
-        throw Failure.didNotStart("no answer within 10 s; " + self.logTail())
+        throw Failure.didNotStart("no answer within \(limit); " + self.logTail())
     }
 
     private func logTail() -> String {

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import Synchronization
+import ToozTestKit
 import ToozZooKeeper
 
 /// A throwaway ZooKeeper server for one test, run from the Debian package's jars: loopback
@@ -44,6 +45,14 @@ package final class ZooKeeperTestServer: Sendable {
 
     /// `zookeeper://127.0.0.1:PORT`.
     package var url: String { "zookeeper://127.0.0.1:\(self.port)" }
+
+    /// URL options for a coordinator whose session lasts `seconds`. tooz's `timeout` is also
+    /// how long the server may take to grant the session (and to answer a request), which a
+    /// loaded machine can exceed when it equals a short session timeout; so `timeout` is
+    /// generous and the shorter `membership_timeout` sets the session (and every TTL).
+    package static func sessionOptions(seconds: Int) -> String {
+        "timeout=\(Duration.testPatience.components.seconds)&membership_timeout=\(seconds)"
+    }
     package var server: ZooKeeperURL.Server { ZooKeeperURL.Server(host: "127.0.0.1", port: self.port) }
     /// The running server's pid, if it runs.
     package var pid: pid_t? { self.process.withLock { $0 } }

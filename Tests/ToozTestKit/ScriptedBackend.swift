@@ -4,9 +4,9 @@ import Tooz
 /// Wraps a backend and lets a test script what its lock refreshes do (answer, hang, answer
 /// late) and send the signals a backend reports, so the core's loss handling can be driven
 /// with a ``ManualClock`` and no server.
-public final class ScriptedBackend: ForwardingBackend {
+package final class ScriptedBackend: ForwardingBackend {
     /// What a refresh of one lock does.
-    public enum RefreshScript: Sendable {
+    package enum RefreshScript: Sendable {
         /// Passes it on.
         case forward
         /// Never answers; ends only when the core abandons it (cancels it).
@@ -15,23 +15,23 @@ public final class ScriptedBackend: ForwardingBackend {
         case answerLate
     }
 
-    public let base: any CoordinationBackend
+    package let base: any CoordinationBackend
     private let scripts = Mutex<[LockKey: RefreshScript]>([:])
     private let context = Mutex<BackendContext?>(nil)
     private let lateWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
     private let started = Mutex<[LockKey: Int]>([:])
 
-    public init(base: any CoordinationBackend) {
+    package init(base: any CoordinationBackend) {
         self.base = base
     }
 
     /// Sets what refreshes of `key` do from now on.
-    public func script(_ key: LockKey, _ script: RefreshScript) {
+    package func script(_ key: LockKey, _ script: RefreshScript) {
         scripts.withLock { $0[key] = script }
     }
 
     /// Lets every refresh scripted ``RefreshScript/answerLate`` answer.
-    public func answerLateRefreshes() {
+    package func answerLateRefreshes() {
         let waiters = lateWaiters.withLock { waiters in
             defer { waiters.removeAll() }
             return waiters
@@ -40,19 +40,19 @@ public final class ScriptedBackend: ForwardingBackend {
     }
 
     /// How many refreshes of `key` were sent.
-    public func refreshCount(_ key: LockKey) -> Int { started.withLock { $0[key, default: 0] } }
+    package func refreshCount(_ key: LockKey) -> Int { started.withLock { $0[key, default: 0] } }
 
     /// Reports `signal` to the coordinator, as the backend would.
-    public func report(_ signal: BackendSignal) {
+    package func report(_ signal: BackendSignal) {
         context.withLock { $0 }?.report(signal)
     }
 
-    public func connect(_ context: BackendContext) async throws {
+    package func connect(_ context: BackendContext) async throws {
         self.context.withLock { $0 = context }
         try await base.connect(context)
     }
 
-    public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
+    package func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
         started.withLock { $0[key, default: 0] += 1 }
         switch scripts.withLock({ $0[key] ?? .forward }) {
         case .forward:

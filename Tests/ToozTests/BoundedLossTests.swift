@@ -96,7 +96,7 @@ import ToozTestKit
     @Test func withLockCancelsItsBodyAtTheDeadlineWhileTheRefreshHangs() async throws {
         let fixture = Fixture()
         let coordinator = try fixture.coordinator()
-        let cancelledAt = Recorder<Duration>()
+        let cancelledAt = EventLog<Duration>()
         try await coordinator.withRunning {
             fixture.backend.script(.lock("x"), .hang)
             async let outcome: ToozError.Code? = {
@@ -118,11 +118,11 @@ import ToozTestKit
             try await fixture.advance(by: .seconds(10))
             try await eventually { fixture.backend.refreshCount(.lock("x")) == 1 }
             try await fixture.advance(by: .seconds(17), sleepers: 3)
-            #expect(cancelledAt.values.isEmpty)
+            #expect(cancelledAt.events.isEmpty)
             try await fixture.advance(by: .seconds(1), sleepers: 3)
             #expect(await outcome == .leaseLost)
         }
-        #expect(cancelledAt.values == [.seconds(28)])
+        #expect(cancelledAt.events == [.seconds(28)])
     }
 
     @Test func pushedSignalsChangeLeasesAtOnce() async throws {
@@ -160,7 +160,7 @@ import ToozTestKit
     @Test func aMemberWhoseRecordVanishedIsRejoinedWithItsLatestCapabilities() async throws {
         let fixture = BoundedLossTests.Fixture()
         let coordinator = try fixture.coordinator()
-        let observed = Recorder<MembershipState>()
+        let observed = EventLog<MembershipState>()
         try await coordinator.withRunning {
             try await coordinator.createGroup("g")
             try await coordinator.join("g", capabilities: ["weight": 1])
@@ -174,17 +174,16 @@ import ToozTestKit
                         observed.append(state)
                     }
                 }
-                let events = EventRecorder()
-                tasks.addTask { try await events.follow(try coordinator.events(in: "g")) }
-                try await eventually { observed.values == [.joined] && events.count >= 1 }
+                let events = EventLog<GroupEvent>()
+                tasks.addTask { for try await event in try coordinator.events(in: "g") { events.append(event) } }
+                try await eventually { observed.events == [.joined] && !events.events.isEmpty }
                 // The store forgets the member, as a server does after a session expiry.
                 fixture.store.expire(member: "a")
                 try await fixture.advance(by: .seconds(10))
-                try await eventually("re-joined, saw \(observed.values)") { observed.values == [.joined, .lost(.revoked), .joined] }
+                try await eventually("re-joined, saw \(observed.events)") { observed.events == [.joined, .lost(.revoked), .joined] }
                 #expect(try await coordinator.capabilities(of: "a", in: "g") == ["weight": 2])
-                try await eventually {
-                    events.contains(.membershipChanged(.lost(.revoked))) && events.contains(.membershipChanged(.joined))
-                }
+                try await events.waitFor(.membershipChanged(.lost(.revoked)))
+                try await events.waitFor(.membershipChanged(.joined))
                 tasks.cancelAll()
             }
         }
@@ -224,16 +223,4 @@ import ToozTestKit
             #expect(coordinator.membership(in: "g") == nil)
         }
     }
-}
-
-/// Collects the events of one stream, for assertions from another task.
-final class EventRecorder: Sendable {
-    private let events = Mutex<[GroupEvent]>([])
-
-    func follow(_ sequence: GroupEvents) async throws {
-        for try await event in sequence { events.withLock { $0.append(event) } }
-    }
-
-    var count: Int { events.withLock { $0.count } }
-    func contains(_ event: GroupEvent) -> Bool { events.withLock { $0.contains(event) } }
 }

@@ -2,6 +2,7 @@ import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
 import Testing
+import ToozTestKit
 
 @testable import Tooz
 
@@ -78,7 +79,7 @@ import Testing
     @Test func withLockCancelsTheBodyOnLossAndReleasesAfterIt() async throws {
         let fixture = Fixture()
         let coordinator = try fixture.coordinator("a")
-        let order = EventLog()
+        let order = EventLog<String>()
         try await coordinator.withRunning {
             async let outcome: ToozError.Code? = {
                 do {
@@ -98,12 +99,12 @@ import Testing
                     return (error as? ToozError)?.code
                 }
             }()
-            try await eventually { order.entries.count == 1 }
+            try await eventually { order.events.count == 1 }
             try await eventually { fixture.clock.sleeperCount >= 2 }
             fixture.store.failOperations = true
             fixture.clock.advance(by: .seconds(10))
             try await eventually { coordinator.state.withLock { $0.leases.values.first?.state } == .uncertain }
-            #expect(order.entries.count == 1)  // uncertain does not cancel the body
+            #expect(order.events.count == 1)  // uncertain does not cancel the body
             try await eventually { fixture.clock.sleeperCount >= 2 }
             fixture.clock.advance(by: .seconds(18))
             let code = await outcome
@@ -111,7 +112,7 @@ import Testing
             fixture.store.failOperations = false
             #expect(coordinator.state.withLock { $0.leases.isEmpty })
         }
-        #expect(order.entries == ["body started", "body cancelled, registered leases=1"])
+        #expect(order.events == ["body started", "body cancelled, registered leases=1"])
     }
 
     @Test func revokedLeaseCancelsTheBody() async throws {
@@ -246,25 +247,4 @@ import Testing
             }
         }
     }
-}
-
-/// Waits until `condition` holds, for at most five seconds of real time.
-func eventually(
-    _ what: @autoclosure () -> String = "condition",
-    _ condition: @Sendable () throws -> Bool,
-    sourceLocation: SourceLocation = #_sourceLocation
-) async throws {
-    for _ in 0..<5000 {
-        if try condition() { return }
-        try await Task.sleep(for: .milliseconds(1))
-    }
-    Issue.record("\(what()) not met within 5 s", sourceLocation: sourceLocation)
-    throw CancellationError()
-}
-
-/// A thread-safe list of strings, for recording the order things happened in.
-final class EventLog: Sendable {
-    private let storage = Mutex<[String]>([])
-    func append(_ entry: String) { storage.withLock { $0.append(entry) } }
-    var entries: [String] { storage.withLock { $0 } }
 }

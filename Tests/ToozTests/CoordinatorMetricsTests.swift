@@ -1,5 +1,6 @@
 import MetricsTestKit
 import Testing
+import ToozTestKit
 
 @testable import Tooz
 

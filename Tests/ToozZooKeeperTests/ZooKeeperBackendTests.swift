@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import Tooz
 import ToozBackends
+import ToozTestKit
 import ToozZooKeeper
 
 /// The `zookeeper://` backend against a real server: the exact znode layout (read raw with a
@@ -117,7 +118,7 @@ struct ZooKeeperBackendTests {
     func waitersQueueInOrder() async throws {
         try await ZooKeeperTestServer.withServer { server in
             let raw = try await Self.raw(server)
-            let url = server.url + "?timeout=10"
+            let url = server.url + "?" + ZooKeeperTestServer.sessionOptions(seconds: 10)
             let a = try Coordinator(url: url, member: "a")
             let b = try Coordinator(url: url, member: "b")
             let c = try Coordinator(url: url, member: "c")
@@ -137,11 +138,8 @@ struct ZooKeeperBackendTests {
                                     _ = try await lease.release()
                                     return name
                                 }
-                                let deadline = ContinuousClock.now + .seconds(30)
-                                while try await raw.getChildren("/tooz/locks/queue").children.count < queued,
-                                    ContinuousClock.now < deadline
-                                {
-                                    try await Task.sleep(for: .milliseconds(20))
+                                try await eventually("\(queued) contenders in the queue") {
+                                    try await raw.getChildren("/tooz/locks/queue").children.count >= queued
                                 }
                                 #expect(try await raw.getChildren("/tooz/locks/queue").children.count == queued)
                             }
@@ -188,7 +186,7 @@ struct ZooKeeperBackendTests {
     @Test("when the holder's session ends, the waiter gets the lock and the holder's lease is lost")
     func holderSessionEnds() async throws {
         try await ZooKeeperTestServer.withServer { server in
-            let url = server.url + "?timeout=3"
+            let url = server.url + "?" + ZooKeeperTestServer.sessionOptions(seconds: 3)
             let (holderBackend, configuration) = try BackendFactory.makeBackend(url: url)
             let zooKeeper = try #require(holderBackend as? ZooKeeperBackend)
             let holder = try Coordinator(backend: holderBackend, member: "holder", configuration: configuration)
@@ -198,7 +196,7 @@ struct ZooKeeperBackendTests {
                     let lease = try await holder.lock(named: "L").acquire(wait: .never)
                     #expect(try await waiter.lock(named: "L").tryAcquire() == nil)
                     try await withThrowingTaskGroup(of: Lease.self) { group in
-                        group.addTask { try await waiter.lock(named: "L").acquire(wait: .upTo(.seconds(30))) }
+                        group.addTask { try await waiter.lock(named: "L").acquire(wait: .upTo(.testPatience)) }
                         // The holder's session goes, as with a crash; its node goes with it.
                         try await zooKeeper.client().close()
                         let taken = try #require(try await group.next())
@@ -206,11 +204,7 @@ struct ZooKeeperBackendTests {
                         #expect(taken.fencingToken > lease.fencingToken)
                         _ = try await taken.release()
                     }
-                    let deadline = ContinuousClock.now + .seconds(30)
-                    while lease.state.isUsable, ContinuousClock.now < deadline {
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
-                    #expect(!lease.state.isUsable, "the holder's lease is lost: \(lease.state)")
+                    try await eventually("the holder's lease to be lost (now \(lease.state))") { !lease.state.isUsable }
                 }
             }
         }

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 import Tooz
+import ToozTestKit
 import ToozZooKeeper
 
 /// `ZooKeeperClient` against real ZooKeeper servers (Debian's jars) that each test starts and
@@ -16,11 +17,15 @@ import ToozZooKeeper
 struct ZooKeeperClientServerTests {
     // MARK: - Helpers
 
+    /// A client for `url`, connected. The URL's `timeout` also bounds how long the server may
+    /// take to grant the session, which a loaded machine can exceed; so the operation timeout
+    /// is at least ``Swift/Duration/testPatience`` unless `configure` sets it.
     static func connect(
         _ url: String,
         _ configure: (inout ZooKeeperClientConfiguration) -> Void = { _ in }
     ) async throws -> ZooKeeperClient {
         var configuration = try ZooKeeperClientConfiguration(url: ZooKeeperURL(parsing: url))
+        configuration.operationTimeout = max(configuration.operationTimeout, .testPatience)
         configure(&configuration)
         return try await ZooKeeperClient.connect(configuration: configuration)
     }
@@ -37,49 +42,6 @@ struct ZooKeeperClientServerTests {
             Issue.record("expected a ToozError, got \(error)", sourceLocation: sourceLocation)
             return nil
         }
-    }
-
-    /// Runs `body`, failing when it takes longer than `limit` (a generous bound against hangs,
-    /// never a measurement).
-    static func within<T: Sendable>(
-        _ limit: Duration,
-        _ what: String,
-        _ body: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            guard let first = try await group.next(), let value = first else {
-                group.cancelAll()
-                throw TimedOut(what: what, limit: limit)
-            }
-            group.cancelAll()
-            return value
-        }
-    }
-
-    struct TimedOut: Error, CustomStringConvertible {
-        var what: String
-        var limit: Duration
-        var description: String { "\(what) did not happen within \(limit)" }
-    }
-
-    /// Polls `condition` until it holds (for effects that the server applies on its own time,
-    /// such as expiring a session).
-    static func eventually(
-        _ what: String,
-        limit: Duration = .seconds(60),
-        _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TimedOut(what: what, limit: limit)
     }
 
     static func uniquePath() -> String {
@@ -122,7 +84,7 @@ struct ZooKeeperClientServerTests {
     func connectFailsWithoutServer() async throws {
         let port = try ZooKeeperTestServer.freePort()
         let error = await Self.error {
-            _ = try await Self.connect("zookeeper://127.0.0.1:\(port)?timeout=1.5")
+            _ = try await Self.connect("zookeeper://127.0.0.1:\(port)") { $0.operationTimeout = .seconds(1.5) }
         }
         #expect(error?.code == .connectionFailed)
         #expect(error?.message.contains("127.0.0.1:\(port)") == true)
@@ -288,7 +250,7 @@ struct ZooKeeperClientServerTests {
             let created = ZooKeeperWatch()
             #expect(try await client.exists(base, watcher: { event in record(event); created.watcher(event) }) == nil)
             _ = try await client.create(base, data: Self.bytes("a"))
-            let createdEvent = try await Self.within(.seconds(30), "NodeCreated") { try await created.event() }
+            let createdEvent = try await withDeadline("NodeCreated") { try await created.event() }
             #expect(createdEvent == ZooKeeperWatcherEvent(type: .nodeCreated, state: .syncConnected, path: base))
 
             // getData: NodeDataChanged, once, to every watcher of the path.
@@ -297,22 +259,22 @@ struct ZooKeeperClientServerTests {
             _ = try await client.getData(base, watcher: { event in record(event); changed.watcher(event) })
             _ = try await client.exists(base, watcher: changedToo.watcher)
             try await client.setData(base, data: Self.bytes("b"))
-            let changedEvent = try await Self.within(.seconds(30), "NodeDataChanged") { try await changed.event() }
+            let changedEvent = try await withDeadline("NodeDataChanged") { try await changed.event() }
             #expect(changedEvent == ZooKeeperWatcherEvent(type: .nodeDataChanged, state: .syncConnected, path: base))
-            #expect(try await Self.within(.seconds(30), "the second watcher") { try await changedToo.event() } == changedEvent)
+            #expect(try await withDeadline("the second watcher") { try await changedToo.event() } == changedEvent)
 
             // getChildren: NodeChildrenChanged on the parent's path.
             let children = ZooKeeperWatch()
             _ = try await client.getChildren(base, watcher: { event in record(event); children.watcher(event) })
             _ = try await client.create(base + "/c")
-            let childrenEvent = try await Self.within(.seconds(30), "NodeChildrenChanged") { try await children.event() }
+            let childrenEvent = try await withDeadline("NodeChildrenChanged") { try await children.event() }
             #expect(childrenEvent == ZooKeeperWatcherEvent(type: .nodeChildrenChanged, state: .syncConnected, path: base))
 
             // A deletion fires data and exist watches with NodeDeleted.
             let deleted = ZooKeeperWatch()
             _ = try await client.getData(base + "/c", watcher: { event in record(event); deleted.watcher(event) })
             try await client.delete(base + "/c")
-            let deletedEvent = try await Self.within(.seconds(30), "NodeDeleted") { try await deleted.event() }
+            let deletedEvent = try await withDeadline("NodeDeleted") { try await deleted.event() }
             #expect(deletedEvent == ZooKeeperWatcherEvent(type: .nodeDeleted, state: .syncConnected, path: base + "/c"))
 
             // A getData that fails leaves no watch.
@@ -342,7 +304,7 @@ struct ZooKeeperClientServerTests {
             #expect(try await owner.exists(base + "-other", watcher: pending.watcher) == nil)
 
             await owner.close()
-            let goneEvent = try await Self.within(.seconds(30), "NodeDeleted") { try await gone.event() }
+            let goneEvent = try await withDeadline("NodeDeleted") { try await gone.event() }
             #expect(goneEvent == ZooKeeperWatcherEvent(type: .nodeDeleted, state: .syncConnected, path: base))
             #expect(try await observer.exists(base) == nil)
             #expect(pending.firedEvent == ZooKeeperWatcherEvent(type: .none, state: .closed, path: base + "-other"))
@@ -367,7 +329,7 @@ struct ZooKeeperClientServerTests {
 
             server.pause()
             let cancelled = Task { try await client.getData(base) }
-            try await Self.eventually("the request to be sent") { await client.outstandingRequestCount() == 1 }
+            try await eventually("the request to be sent") { await client.outstandingRequestCount() == 1 }
             cancelled.cancel()
             let outcome = await cancelled.result
             #expect(throws: CancellationError.self) { try outcome.get() }
@@ -452,7 +414,7 @@ struct ZooKeeperClientServerTests {
             let watch = ZooKeeperWatch()
             #expect(try await client.exists("/b", watcher: watch.watcher) == nil)
             _ = try await root.create(chroot + "/b")
-            let event = try await Self.within(.seconds(30), "NodeCreated in the chroot") { try await watch.event() }
+            let event = try await withDeadline("NodeCreated in the chroot") { try await watch.event() }
             #expect(event == ZooKeeperWatcherEvent(type: .nodeCreated, state: .syncConnected, path: "/b"))
 
             let results = try await client.multi([.create(path: "/m"), .delete(path: "/b")])
@@ -478,7 +440,7 @@ struct ZooKeeperClientServerTests {
             // Frozen, the server keeps the connection open and answers nothing.
             server.pause()
             async let inFlight = Self.error { _ = try await client.getData(base) }
-            try await Self.eventually("the request to be sent") { await client.outstandingRequestCount() == 1 }
+            try await eventually("the request to be sent") { await client.outstandingRequestCount() == 1 }
             #expect(client.state.isConnected)
             await server.kill9()
             let lost = await inFlight
@@ -521,7 +483,7 @@ struct ZooKeeperClientServerTests {
             #expect(try await keeper.exists(base + "-k", watcher: watch.watcher) != nil)
 
             server.pause()
-            try await Self.eventually("the keeper to notice") {
+            try await eventually("the keeper to notice") {
                 keeper.state == .suspended(keeperSession) || keeper.state == .expired(keeperSession)
             }
             // Queued while suspended (or refused at once if the expiry came first): it fails
@@ -552,7 +514,7 @@ struct ZooKeeperClientServerTests {
             #expect(renewed.id != renewerSession.id)
 
             // The server drops the old sessions' ephemeral nodes when it expires them itself.
-            try await Self.eventually("the expired sessions' nodes to go") {
+            try await eventually("the expired sessions' nodes to go") {
                 let keeperNode = try await renewer.exists(base + "-k")
                 let renewerNode = try await renewer.exists(base + "-r")
                 return keeperNode == nil && renewerNode == nil
@@ -599,9 +561,9 @@ struct ZooKeeperClientServerTests {
             let other = try await Self.connect(survivor.url)
             try await other.setData(base, data: Self.bytes("after"))
             _ = try await other.create(base + "/child")
-            let dataEvent = try await Self.within(.seconds(30), "NodeDataChanged after the failover") { try await dataWatch.event() }
+            let dataEvent = try await withDeadline("NodeDataChanged after the failover") { try await dataWatch.event() }
             #expect(dataEvent == ZooKeeperWatcherEvent(type: .nodeDataChanged, state: .syncConnected, path: base))
-            let childEvent = try await Self.within(.seconds(30), "NodeChildrenChanged after the failover") { try await childWatch.event() }
+            let childEvent = try await withDeadline("NodeChildrenChanged after the failover") { try await childWatch.event() }
             #expect(childEvent == ZooKeeperWatcherEvent(type: .nodeChildrenChanged, state: .syncConnected, path: base))
             #expect(try await client.getData(base).data == Self.bytes("after"))
             await other.close()
@@ -633,16 +595,16 @@ final class SessionStateRecorder: Sendable {
     /// returns them.
     func wait(
         _ what: String,
-        limit: Duration = .seconds(90),
+        within limit: Duration = .seconds(90),
+        sourceLocation: SourceLocation = #_sourceLocation,
         until condition: ([ZooKeeperSessionState]) -> Bool
     ) async throws -> [ZooKeeperSessionState] {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            let states = self.states
-            if condition(states) { return states }
-            try await Task.sleep(for: .milliseconds(20))
+        var matched: [ZooKeeperSessionState] = []
+        try await eventually("\(what) (states: \(self.states))", within: limit, sourceLocation: sourceLocation) {
+            matched = self.states
+            return condition(matched)
         }
-        throw ZooKeeperClientServerTests.TimedOut(what: "\(what) (states: \(self.states))", limit: limit)
+        return matched
     }
 
     func stop() {

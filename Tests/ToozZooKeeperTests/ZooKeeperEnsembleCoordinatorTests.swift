@@ -2,6 +2,7 @@ import ToozServerTestSupport
 import Foundation
 import Testing
 import ToozBackends
+import ToozTestKit
 @testable import ToozZooKeeper
 
 /// A coordinator on a three-server ensemble when the server it is connected to stops: the
@@ -13,26 +14,11 @@ import ToozBackends
     .timeLimit(.minutes(4))
 )
 struct ZooKeeperEnsembleCoordinatorTests {
-    /// Retries `body` until it succeeds: a bound against hangs, not a timing assertion.
-    private static func eventually<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while true {
-            do {
-                return try await body()
-            } catch {
-                if ContinuousClock.now > deadline {
-                    Issue.record("gave up on \(what): \(error)")
-                    throw error
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-    }
-
     @Test func theLockStaysHeldAndEventsKeepFlowingWhenTheConnectedServerStops() async throws {
         try await ZooKeeperTestServer.withEnsemble(size: 3) { servers in
             let hosts = servers.map { "127.0.0.1:\($0.port)" }
-            let url = "zookeeper://\(hosts[0])?hosts=\(hosts[1])&hosts=\(hosts[2])&timeout=20"
+            let options = ZooKeeperTestServer.sessionOptions(seconds: 20)
+            let url = "zookeeper://\(hosts[0])?hosts=\(hosts[1])&hosts=\(hosts[2])&\(options)"
             let (backend, configuration) = try BackendFactory.makeBackend(url: url)
             let zooKeeper = try #require(backend as? ZooKeeperBackend)
             let holder = try Coordinator(backend: backend, member: "holder", configuration: configuration)
@@ -55,7 +41,10 @@ struct ZooKeeperEnsembleCoordinatorTests {
                     await victim.stop()
 
                     // The observer may have been on the same server: it retries until it is not.
-                    try await Self.eventually("the observer joins") { try await observer.join("ensemble") }
+                    try await eventually("the observer joins", toleratingErrors: true) {
+                        try await observer.join("ensemble")
+                        return true
+                    }
                     var joined = false
                     while !joined, let event = try await events.next() {
                         if case .joined(let member, _) = event, member == "observer" { joined = true }
@@ -64,8 +53,10 @@ struct ZooKeeperEnsembleCoordinatorTests {
                     #expect(try zooKeeper.client().connectedServer != victim.server)
                     #expect(lease.state.isUsable)
                     #expect(lease.fencingToken == tokenBefore)
-                    let busy = try await Self.eventually("the observer asks for the lock") {
-                        try await observer.lock(named: "ensemble-lock").tryAcquire()
+                    var busy: Lease?
+                    try await eventually("the observer asks for the lock", toleratingErrors: true) {
+                        busy = try await observer.lock(named: "ensemble-lock").tryAcquire()
+                        return true
                     }
                     #expect(busy == nil)
                     #expect(try await observer.lock(named: "ensemble-lock").holder() == "holder")

@@ -15,7 +15,8 @@ import ToozBackends
 struct ZooKeeperSessionExpiryTests {
     @Test func leasesAreLostAndTheMemberRejoinsOnANewSession() async throws {
         try await ZooKeeperTestServer.withServer { server in
-            let (backend, configuration) = try BackendFactory.makeBackend(url: server.url + "?timeout=3")
+            let url = server.url + "?" + ZooKeeperTestServer.sessionOptions(seconds: 3)
+            let (backend, configuration) = try BackendFactory.makeBackend(url: url)
             let zooKeeper = try #require(backend as? ZooKeeperBackend)
             let coordinator = try Coordinator(backend: backend, member: "survivor", configuration: configuration)
             try await coordinator.withRunning {

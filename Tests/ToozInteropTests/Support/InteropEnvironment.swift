@@ -73,6 +73,14 @@ enum InteropEnvironment {
         return base + (base.contains("?") ? "&" : "?") + options
     }
 
+    /// `url` for a Swift coordinator: tooz's `timeout` is also how long the server may take to
+    /// grant the session, which a loaded machine can exceed at tooz's default 10 s; so `timeout`
+    /// is generous, and `membership_timeout` keeps the session at those 10 s. Python tooz keeps
+    /// its own URL: it reads `timeout` as the session timeout.
+    static func swiftZooKeeperURL(_ url: String) -> String {
+        url + (url.contains("?") ? "&" : "?") + "timeout=60&membership_timeout=10"
+    }
+
     /// The helper the tests drive: `TOOZ_PEER_SCRIPT`, else scripts/interop/tooz_peer.py in
     /// this checkout.
     static let peerScript: String = {

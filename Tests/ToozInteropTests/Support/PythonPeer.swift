@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Tooz
+import ToozTestKit
 
 /// A Python tooz 9.1.0 member in a child process (scripts/interop/tooz_peer.py), driven one
 /// JSON request at a time.
@@ -104,7 +105,7 @@ final class PythonPeer: Sendable {
     /// harmless.
     func kill() async throws {
         guard await connection.killHard() else {
-            throw PeerFailure(description: "Python peer \(name) was still running 10 s after SIGKILL")
+            throw PeerFailure(description: "Python peer \(name) was still running \(Duration.testPatience) after SIGKILL")
         }
     }
 
@@ -308,7 +309,7 @@ final class PeerConnection: Sendable {
     /// Ends the peer with SIGKILL, as a crash would: it releases nothing and stops nothing, so
     /// what it held on the backend stays there until it expires. Returns whether it exited
     /// within `limit`.
-    func killHard(within limit: Duration = .seconds(10)) async -> Bool {
+    func killHard(within limit: Duration = .testPatience) async -> Bool {
         deliver(SIGKILL)
         let exited = await waitForExit(within: limit)
         if exited { finish() }
