@@ -43,11 +43,18 @@ let package = Package(
             dependencies: ["Tooz"],
             swiftSettings: strictSettings
         ),
+        // What every SwiftNIO backend shares: the event loop as a task executor.
+        .target(
+            name: "ToozNIO",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         // The redis:// backend: a RESP2/RESP3 client over SwiftNIO.
         .target(
             name: "ToozRedis",
             dependencies: [
                 "Tooz",
+                "ToozNIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -60,6 +67,7 @@ let package = Package(
             name: "ToozZooKeeper",
             dependencies: [
                 "Tooz",
+                "ToozNIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

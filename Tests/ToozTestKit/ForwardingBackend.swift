@@ -11,6 +11,7 @@ extension ForwardingBackend {
     package func connect(_ context: BackendContext) async throws { try await base.connect(context) }
     package func disconnect() async { await base.disconnect() }
     package func ping() async throws { try await base.ping() }
+    package var taskExecutor: (any TaskExecutor)? { base.taskExecutor }
 
     package func createGroup(_ group: GroupID) async throws { try await base.createGroup(group) }
     package func deleteGroup(_ group: GroupID) async throws { try await base.deleteGroup(group) }

@@ -28,6 +28,9 @@ public protocol CoordinationBackend: Sendable {
     func disconnect() async
     /// The backend's cheapest real round trip, the yardstick of `tooz bench`.
     func ping() async throws
+    /// Where the backend does its I/O (a SwiftNIO event loop), or `nil`. The coordinator runs
+    /// its operations and loops there, so that a request and its reply cost no thread hop.
+    var taskExecutor: (any TaskExecutor)? { get }
 
     // MARK: Groups
 
@@ -107,6 +110,7 @@ extension CoordinationBackend {
     }
 
     public func ping() async throws {}
+    public var taskExecutor: (any TaskExecutor)? { nil }
 
     /// Connects for use without a coordinator (tools, tests): signals go nowhere.
     public func connect() async throws {

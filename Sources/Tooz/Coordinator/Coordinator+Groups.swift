@@ -136,12 +136,15 @@ extension Coordinator {
     }
 
     /// Waits for `run()`, calls the backend, and wraps foreign errors.
+    /// Runs on the backend's executor (see ``Coordinator/taskExecutor``).
     package func call<T>(_ what: String, _ operation: (any CoordinationBackend) async throws -> T) async throws -> T {
-        try await waitUntilRunning()
-        do {
-            return try await operation(backend)
-        } catch {
-            throw ToozError.wrap(error, "could not \(what) on the \(info.name) backend")
+        try await withTaskExecutorPreference(backend.taskExecutor) {
+            try await waitUntilRunning()
+            do {
+                return try await operation(backend)
+            } catch {
+                throw ToozError.wrap(error, "could not \(what) on the \(info.name) backend")
+            }
         }
     }
 }

@@ -126,6 +126,12 @@ extension Coordinator {
 
     /// Takes `key`, waiting as `wait` allows.
     package func acquire(_ key: LockKey, wait: LockWait, ttl: Duration) async throws -> Lease {
+        try await withTaskExecutorPreference(backend.taskExecutor) {
+            try await acquireHere(key, wait: wait, ttl: ttl)
+        }
+    }
+
+    private func acquireHere(_ key: LockKey, wait: LockWait, ttl: Duration) async throws -> Lease {
         try await waitUntilRunning()
         let held = HeldLock(coordinator: ObjectIdentifier(self), key: key)
         if Coordinator.heldLocks.contains(held) {

@@ -135,7 +135,7 @@ extension Coordinator {
     package func release(_ lease: Lease) async throws -> Bool {
         let registered = state.withLock { $0.leases[ObjectIdentifier(lease)] != nil }
         guard registered else { return false }
-        return try await releaseOnBackend(lease)
+        return try await withTaskExecutorPreference(backend.taskExecutor) { try await releaseOnBackend(lease) }
     }
 
     package func releaseOnBackend(_ lease: Lease) async throws -> Bool {

@@ -93,6 +93,19 @@ public final class Coordinator: Service, Sendable {
     /// What the backend can do and guarantees.
     public var info: BackendInfo { backend.info }
 
+    /// Where the backend does its I/O (a SwiftNIO event loop), or `nil` for backends without
+    /// one. The coordinator's own operations and loops already run there; a caller that makes
+    /// many requests in a row can run its loop there too, so that no request costs a thread hop:
+    ///
+    /// ```swift
+    /// try await withTaskExecutorPreference(coordinator.taskExecutor) {
+    ///     for item in batch { try await coordinator.withLock(named: item.lock) { _ in … } }
+    /// }
+    /// ```
+    ///
+    /// Code that runs there must not block the thread.
+    public var taskExecutor: (any TaskExecutor)? { backend.taskExecutor }
+
     /// Whether ``run()`` has connected and not yet begun to stop. tooz: `is_started`.
     public var isRunning: Bool { state.withLock { $0.phase == .running } }
 
@@ -131,8 +144,8 @@ public final class Coordinator: Service, Sendable {
 
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                group.addTask { await self.renewalLoop() }
-                group.addTask { await self.heartbeatLoop() }
+                group.addTask(executorPreference: backend.taskExecutor) { await self.renewalLoop() }
+                group.addTask(executorPreference: backend.taskExecutor) { await self.heartbeatLoop() }
                 for await job in jobs {
                     group.addTask { await job.run() }
                 }

@@ -1,7 +1,9 @@
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 import Tooz
+import ToozNIO
 
 /// The `redis://` backend: tooz 9.1.0's Redis layout, so that Python tooz members and Swift
 /// members on one server share groups and exclude each other, plus fencing tokens, the
@@ -19,8 +21,17 @@ public final class RedisBackend: CoordinationBackend {
     private let beatState = Mutex<MemberID?>(nil)
     private let logger: Logger
 
-    package init(configuration: RedisConfiguration, membershipTTL: Duration, logger: Logger) {
-        self.client = RedisClient(configuration: configuration, logger: logger)
+    /// The event loop every connection of this backend lives on, as a task executor: the
+    /// coordinator's work runs there, next to the I/O.
+    public let taskExecutor: (any TaskExecutor)?
+
+    package init(
+        configuration: RedisConfiguration, membershipTTL: Duration, logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        let eventLoop = eventLoopGroup.next()
+        self.taskExecutor = EventLoopTaskExecutor(eventLoop: eventLoop)
+        self.client = RedisClient(configuration: configuration, eventLoopGroup: eventLoop, logger: logger)
         self.keys = RedisKeys(namespace: configuration.namespace)
         self.notifications = RedisNotifications(keys: keys, logger: logger)
         self.membershipTTL = membershipTTL

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Tooz
+import ToozNIO
 
 /// The `zookeeper://` (and `kazoo://`) backend: tooz 9.1.0's kazoo layout (reference §2.2), so
 /// that Python tooz members and Swift members on one ensemble share groups and exclude each
@@ -31,7 +32,10 @@ public final class ZooKeeperBackend: CoordinationBackend {
     package let clientConfiguration: ZooKeeperClientConfiguration
     package let paths: ZooKeeperPaths
     let watches = ZooKeeperGroupWatches()
+    /// The one event loop the session runs on.
     private let eventLoopGroup: any EventLoopGroup
+    /// That event loop as a task executor: the coordinator's work runs next to the I/O.
+    public let taskExecutor: (any TaskExecutor)?
     private let state = Mutex(State())
 
     struct State {
@@ -52,7 +56,9 @@ public final class ZooKeeperBackend: CoordinationBackend {
         self.url = url
         self.clientConfiguration = clientConfiguration
         self.paths = ZooKeeperPaths(base: url.basePath)
-        self.eventLoopGroup = eventLoopGroup
+        let eventLoop = eventLoopGroup.next()
+        self.eventLoopGroup = eventLoop
+        self.taskExecutor = EventLoopTaskExecutor(eventLoop: eventLoop)
     }
 
     public var info: BackendInfo {
