@@ -141,8 +141,11 @@ final class TestEnvironment: Sendable {
 
     // MARK: Coordinators
 
+    /// A coordinator of this test; it waits up to ``Swift/Duration/testPatience`` for `run()` to
+    /// connect (see `CoordinatorConfiguration.patient`).
     func coordinator(_ member: MemberID? = nil, timings: Timings = .standard) throws -> Coordinator {
-        try Coordinator(url: url(timings), member: member ?? self.member())
+        let (backend, configuration) = try BackendFactory.makeBackend(url: url(timings))
+        return try Coordinator(backend: backend, member: member ?? self.member(), configuration: configuration.patient)
     }
 
     /// A coordinator whose backend calls go through a ``FaultyBackend``, to inject refresh and
@@ -152,7 +155,7 @@ final class TestEnvironment: Sendable {
         let faults = Faults()
         let coordinator = try Coordinator(
             backend: FaultyBackend(base: backend, faults: faults), member: member ?? self.member(),
-            configuration: configuration
+            configuration: configuration.patient
         )
         state.withLock { $0.faults[ObjectIdentifier(coordinator)] = faults }
         return (coordinator, faults)
