@@ -38,6 +38,12 @@ struct Timings: Sendable {
 
     static let standard = Timings()
 
+    /// For cases that watch a held lease or leadership being lost on purpose (a break, an
+    /// injected failure): the loss shows at the next renewal (every third of the TTL), and
+    /// the TTL is long enough that a loaded machine cannot stall renewals past it, which
+    /// would lose the lease by expiry before the loss under test.
+    static let lossObserved = Timings(lockTTL: 15, leaderTTL: 15)
+
     /// The query options for `scheme`. Polling is always quick so that polled backends report
     /// events promptly; tooz's `timeout` means the membership TTL on the file backend.
     func options(for scheme: String) -> [(String, String)] {
@@ -109,11 +115,11 @@ final class TestEnvironment: Sendable {
         var options = timings.options(for: scheme)
         if scheme == "zookeeper" || scheme == "kazoo", (try? BackendURL(baseURL).option("timeout")) == nil {
             // tooz's `timeout` is also how long ZooKeeper may take to grant the session (10 s by
-            // default), which a loaded machine can exceed. The session itself stays as short as
-            // before: the TTL options shorten it, and tooz's 10 s is kept when none is given.
+            // default), which a loaded machine can exceed. The session is set by the TTL options
+            // (every lease is the session); without them it lasts 30 s, the other backends' TTL.
             options.append(("timeout", "60"))
             if timings.membershipTTL == nil && timings.lockTTL == nil && timings.leaderTTL == nil {
-                options.append(("membership_timeout", "10"))
+                options.append(("membership_timeout", "30"))
             }
         }
         let query = options.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
