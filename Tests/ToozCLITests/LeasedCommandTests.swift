@@ -10,9 +10,10 @@ import ToozTestKit
     @Test func aLostLeaseTerminatesTheCommandAndThrowsLeaseLost() async throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        // A short lock TTL makes the holder refresh often (every ~0.7 s), so it notices the break soon;
-        // not shorter, or a loaded machine could delay a renewal past the TTL and lose the lease first.
-        let url = "memory://leased-\(UInt32.random(in: 0...UInt32.max))?lock_timeout=2"
+        // The holder notices the break at its next renewal (every third of the lock TTL); the TTL
+        // is long enough that a loaded machine cannot delay renewals past it and lose the lease
+        // before the break, which would leave nothing to break.
+        let url = "memory://leased-\(UInt32.random(in: 0...UInt32.max))?lock_timeout=15"
         let holder = try Coordinator(url: url, member: "holder")
         let breaker = try Coordinator(url: url, member: "breaker")
         let pidFile = scratch.path + "/command.pid"

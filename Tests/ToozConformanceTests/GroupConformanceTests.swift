@@ -348,7 +348,9 @@ struct GroupConformanceTests {
     /// TTL backends expire it, the file backend by mtime, session backends when the session ends.
     @Test(arguments: TestBackends.urls)
     func crashedMemberDropsOutAndIsReportedLeftOnce(url: String) async throws {
-        let timings = Timings(membershipTTL: 3)
+        // The watcher and the late member must stay members meanwhile: heartbeats every 3.3 s
+        // keep them through a loaded machine's stalls of several seconds.
+        let timings = Timings(membershipTTL: 10)
         try await withCoordinator(url, needing: .membership, timings: timings) { env, watcher in
             let late = try env.coordinator(timings: timings)
             let crashed = env.member()

@@ -162,7 +162,7 @@ struct LeaderConformanceTests {
     @Test(arguments: TestBackends.urls)
     func withLeadershipBodyIsCancelledOnLossAndThrowsLeaseLost(url: String) async throws {
         try await withCoordinators(
-            url, .faulty, .plain, needing: .leaderElection, timings: Timings(leaderTTL: 5)
+            url, .faulty, .plain, needing: .leaderElection, timings: .lossObserved
         ) { env, leader, other in
             let faults = env.faults(of: leader)
             let group = env.group()

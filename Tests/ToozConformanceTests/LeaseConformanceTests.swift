@@ -50,9 +50,10 @@ struct LeaseConformanceTests {
     /// (renewals and heartbeats work), and nobody else can take them meanwhile.
     @Test(arguments: TestBackends.urls)
     func renewalsKeepLeasesAndMembershipPastTheirTTL(url: String) async throws {
-        // 5 s TTLs: renewals every 1.7 s, so only a stall of about 3 s loses a lease; the test
-        // process shares two cores with the CLI tests' child processes.
-        let timings = Timings(membershipTTL: 5, lockTTL: 5, leaderTTL: 5)
+        // 10 s TTLs: renewals every 3.3 s, so only a stall of more than 6 s loses a lease; the
+        // test process shares two cores with the CLI tests' child processes and, at worst, a
+        // release build.
+        let timings = Timings(membershipTTL: 10, lockTTL: 10, leaderTTL: 10)
         try await withCoordinators(url, .plain, .plain, needing: .locks, timings: timings) { env, holder, other in
             let name = env.lockName()
             let group = env.group()
@@ -63,7 +64,7 @@ struct LeaseConformanceTests {
                 try await holder.joinCreatingGroup(group)
             }
             // Over two TTLs: a lease or membership that is not renewed is gone by then.
-            try await Task.sleep(for: .seconds(11))
+            try await Task.sleep(for: .seconds(21))
             #expect(lock.state == .held)
             #expect(try await other.lock(named: name).tryAcquire() == nil)
             if let leadership {
@@ -83,7 +84,7 @@ struct LeaseConformanceTests {
     @Test(arguments: TestBackends.urls)
     func withLockBodyIsCancelledWhenTheLeaseIsRevoked(url: String) async throws {
         try await withCoordinators(
-            url, .faulty, .plain, needing: .locks, timings: Timings(lockTTL: 5)
+            url, .faulty, .plain, needing: .locks, timings: .lossObserved
         ) { env, holder, other in
             let faults = env.faults(of: holder)
             let name = env.lockName()
@@ -121,7 +122,7 @@ struct LeaseConformanceTests {
     @Test(arguments: TestBackends.urls)
     func failedRenewalsMakeTheLeaseUncertainThenLostOnTTLBackends(url: String) async throws {
         try await withCoordinators(
-            url, .faulty, .plain, needing: .locks, timings: Timings(lockTTL: 5)
+            url, .faulty, .plain, needing: .locks, timings: .lossObserved
         ) { env, holder, other in
             let faults = env.faults(of: holder)
             let name = env.lockName()

@@ -39,6 +39,12 @@ struct Timings: Sendable {
 
     static let standard = Timings()
 
+    /// For cases that watch a held lease or leadership being lost on purpose (a break, an
+    /// injected failure): the loss shows at the next renewal (every third of the TTL), and
+    /// the TTL is long enough that a loaded machine cannot stall renewals past it, which
+    /// would lose the lease by expiry before the loss under test.
+    static let lossObserved = Timings(lockTTL: 15, leaderTTL: 15)
+
     /// The query options for `scheme`. Polling is always quick so that polled backends report
     /// events promptly; tooz's `timeout` means the membership TTL on the file backend.
     func options(for scheme: String) -> [(String, String)] {
@@ -110,11 +116,11 @@ final class TestEnvironment: Sendable {
         var options = timings.options(for: scheme)
         if scheme == "zookeeper" || scheme == "kazoo", (try? BackendURL(baseURL).option("timeout")) == nil {
             // tooz's `timeout` is also how long ZooKeeper may take to grant the session (10 s by
-            // default), which a loaded machine can exceed. The session itself stays as short as
-            // before: the TTL options shorten it, and tooz's 10 s is kept when none is given.
+            // default), which a loaded machine can exceed. The session is set by the TTL options
+            // (every lease is the session); without them it lasts 30 s, the other backends' TTL.
             options.append(("timeout", "60"))
             if timings.membershipTTL == nil && timings.lockTTL == nil && timings.leaderTTL == nil {
-                options.append(("membership_timeout", "10"))
+                options.append(("membership_timeout", "30"))
             }
         }
         let query = options.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
@@ -142,8 +148,11 @@ final class TestEnvironment: Sendable {
 
     // MARK: Coordinators
 
+    /// A coordinator of this test; it waits up to ``Swift/Duration/testPatience`` for `run()` to
+    /// connect (see `CoordinatorConfiguration.patient`).
     func coordinator(_ member: MemberID? = nil, timings: Timings = .standard) throws -> Coordinator {
-        try Coordinator(url: url(timings), member: member ?? self.member())
+        let (backend, configuration) = try BackendFactory.makeBackend(url: url(timings))
+        return try Coordinator(backend: backend, member: member ?? self.member(), configuration: configuration.patient)
     }
 
     /// A coordinator whose backend calls go through a ``FaultyBackend``, to inject refresh and
@@ -153,7 +162,7 @@ final class TestEnvironment: Sendable {
         let faults = Faults()
         let coordinator = try Coordinator(
             backend: FaultyBackend(base: backend, faults: faults), member: member ?? self.member(),
-            configuration: configuration
+            configuration: configuration.patient
         )
         state.withLock { $0.faults[ObjectIdentifier(coordinator)] = faults }
         return (coordinator, faults)

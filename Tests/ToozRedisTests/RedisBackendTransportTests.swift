@@ -4,6 +4,7 @@ import Logging
 import Testing
 import ToozBackends
 import ToozRedis
+import ToozTestKit
 
 /// The redis:// URL forms end to end: each test starts its own redis-server the way the URL
 /// needs it and runs a coordinator through it.
@@ -15,7 +16,8 @@ import ToozRedis
 struct RedisBackendTransportTests {
     /// A group, a member with capabilities and a lock: enough to show the URL reached a server.
     private static func exercise(_ url: String) async throws {
-        let coordinator = try Coordinator(url: url, member: "transport")
+        let (backend, configuration) = try BackendFactory.makeBackend(url: url)
+        let coordinator = try Coordinator(backend: backend, member: "transport", configuration: configuration.patient)
         try await coordinator.withRunning {
             try await coordinator.createGroup("transport")
             try await coordinator.join("transport", capabilities: ["via": "url"])

@@ -156,9 +156,11 @@ import ToozTestKit
             let elected = try await withThrowingTaskGroup(of: Lease?.self) { group in
                 group.addTask { try await follower.campaign(for: "g") }
                 group.addTask {
-                    // Drive the clock in 100 ms steps until the campaign wins (at most 60 s of clock time).
+                    // Drive the clock in 100 ms steps until the campaign wins (at most 60 s of clock
+                    // time), each step once the follower's heartbeat, renewal and campaign loops are
+                    // all asleep on the clock, so that no step passes unseen however slow the machine.
                     for _ in 0..<600 {
-                        try await Task.sleep(for: .milliseconds(1))
+                        try await eventually("the follower's loops asleep") { fixture.clock.sleeperCount >= 3 }
                         fixture.clock.advance(by: .milliseconds(100))
                     }
                     return nil

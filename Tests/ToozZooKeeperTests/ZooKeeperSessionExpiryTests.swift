@@ -2,6 +2,7 @@ import ToozServerTestSupport
 import Foundation
 import Testing
 import ToozBackends
+import ToozTestKit
 @testable import ToozZooKeeper
 
 /// A coordinator whose ZooKeeper session expires: every lease is lost, the client opens a new
@@ -28,40 +29,30 @@ struct ZooKeeperSessionExpiryTests {
                 // A stopped server cannot answer pings: past the session timeout, the client
                 // gives the session up, and the server expires it when it runs again.
                 server.pause()
-                var waited = Duration.zero
-                while waited < .seconds(60) {
+                try await eventually("the client to give the session up") {
                     // `expired` passes quickly (a new session follows), so any state past it counts.
                     switch try zooKeeper.client().state {
-                    case .expired, .connecting: break
-                    case .connected(let session) where session.id != firstSession: break
-                    default:
-                        try await Task.sleep(for: .milliseconds(50))
-                        waited += .milliseconds(50)
-                        continue
+                    case .expired, .connecting: true
+                    case .connected(let session): session.id != firstSession
+                    default: false
                     }
-                    break
                 }
                 server.resume()
-                #expect(waited < .seconds(60), "the client never gave the session up")
-                #expect(!lease.state.isUsable, "the lease must be lost when the session is: \(lease.state)")
+                // The loss reaches the lease through its next renewal, which fails with the session.
+                try await eventually("the lease to be lost with the session (now \(lease.state))") { !lease.state.isUsable }
 
                 // A new session, and the member is back with its capabilities.
-                let deadline = ContinuousClock.now + .seconds(60)
                 var members: [MemberID: Capabilities] = [:]
-                while ContinuousClock.now < deadline {
-                    if let session = try? zooKeeper.client().session?.id, session != firstSession,
-                        let read = try? await coordinator.membersWithCapabilities(of: "expiring"), read["survivor"] != nil
-                    {
-                        members = read
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(100))
+                try await eventually("the member to be back on a new session", toleratingErrors: true) {
+                    guard let session = try zooKeeper.client().session?.id, session != firstSession else { return false }
+                    members = try await coordinator.membersWithCapabilities(of: "expiring")
+                    return members["survivor"] != nil
                 }
                 #expect(members == ["survivor": ["generation": 1]])
                 #expect(try zooKeeper.client().session?.id != firstSession)
                 // The lock is free again once the server has expired the old session (we gave
                 // it up first: our deadline is earlier than the server's, on purpose).
-                let again = try await coordinator.lock(named: "expiring-lock").acquire(wait: .upTo(.seconds(60)))
+                let again = try await coordinator.lock(named: "expiring-lock").acquire(wait: .upTo(.testPatience))
                 #expect(again.fencingToken > lease.fencingToken)
                 #expect(try await again.release())
             }

@@ -109,6 +109,11 @@ class Peer:
 
     # Lifecycle -------------------------------------------------------------
 
+    # How long start() keeps trying to connect. tooz's `timeout` also bounds one
+    # attempt (a ZooKeeper session must be granted within it, 10 s by default),
+    # which a loaded machine can exceed; the Swift side waits longer than this.
+    START_PATIENCE_SECONDS = 60.0
+
     def op_start(self, url: str, member: str, heart: bool = True) -> dict[str, Any]:
         self.url = url
         self.coordinator = coordination.get_coordinator(url, _b(member))
@@ -117,7 +122,16 @@ class Peer:
         # ipc:// coordinator on the host, Swift tests running in parallel
         # included. Locks need no started driver, so on ipc:// we never start.
         if not url.startswith("ipc:"):
-            self.coordinator.start(start_heart=heart)
+            deadline = time.monotonic() + self.START_PATIENCE_SECONDS
+            while True:
+                try:
+                    self.coordinator.start(start_heart=heart)
+                    break
+                except coordination.ToozConnectionError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    # A fresh driver: a failed start may leave the old one half set up.
+                    self.coordinator = coordination.get_coordinator(url, _b(member))
             self.started = True
         return {"started": self.started}
 

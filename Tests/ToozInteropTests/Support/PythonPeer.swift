@@ -351,8 +351,10 @@ final class PeerConnection: Sendable {
 
 extension PythonPeer {
     /// `get_coordinator(url, member)` and, except on ipc://, `start(start_heart=True)`.
+    /// Starts the peer's coordinator. The peer retries a failed connection for up to 60 s
+    /// (a loaded machine can make one attempt time out), so this call waits longer.
     func start(url: String, member: String) async throws {
-        try await call("start", ["url": .string(url), "member": .string(member), "heart": true])
+        try await call("start", ["url": .string(url), "member": .string(member), "heart": true], timeout: .seconds(120))
     }
 
     func createGroup(_ group: String) async throws {
