@@ -32,6 +32,14 @@ struct BenchCommand: AsyncParsableCommand, GlobalOptionsCommand {
     @Flag(help: "Print the results as one JSON object.")
     var json = false
 
+    @Flag(
+        help: """
+            Measure as a caller on Swift's cooperative pool, instead of on the backend's event loop \
+            (withTaskExecutorPreference(coordinator.taskExecutor), what the docs advise a sequential caller).
+            """
+    )
+    var fromCooperativePool = false
+
     func validate() throws {
         guard (1...100_000).contains(iterations) else { throw ValidationError("--iterations must be between 1 and 100000") }
         guard (0...100).contains(failovers) else { throw ValidationError("--failovers must be between 0 and 100") }
@@ -39,12 +47,13 @@ struct BenchCommand: AsyncParsableCommand, GlobalOptionsCommand {
 
     func run() async throws {
         let (url, verbose) = (global.resolvedURL(), global.verbose)
-        let (iterations, failovers) = (self.iterations, self.failovers)
+        let (iterations, failovers, onEventLoop) = (self.iterations, self.failovers, !fromCooperativePool)
         let (_, outcome) = try await ScratchRun.run(prefix: "tooz-bench-") { directory, registry in
             try await BenchRun(
                 url: url,
                 iterations: iterations,
                 failoverRuns: failovers,
+                onBackendExecutor: onEventLoop,
                 directory: directory,
                 verbose: verbose,
                 registry: registry

@@ -14,6 +14,8 @@ struct BenchRun: Sendable {
     let url: String
     let iterations: Int
     let failoverRuns: Int
+    /// Whether the measurements run on the backend's task executor (its event loop).
+    let onBackendExecutor: Bool
     /// Scratch space for the failover child's ready files.
     let directory: String
     let verbose: Bool
@@ -38,7 +40,7 @@ struct BenchRun: Sendable {
             try await b.withRunning {
                 // As the docs advise a sequential caller: on the backend's event loop, so that
                 // no request costs a thread hop.
-                try await withTaskExecutorPreference(a.taskExecutor) {
+                try await withTaskExecutorPreference(onBackendExecutor ? a.taskExecutor : nil) {
                     try await self.measureAll(a, b)
                 }
             }
