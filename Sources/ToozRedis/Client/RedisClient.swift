@@ -260,25 +260,27 @@ package final class RedisClient: Sendable {
         return (outcome, nil)
     }
 
-    /// A connection of its own to the current master, outside the shared one: for pub/sub,
-    /// whose connection cannot be shared with commands that expect replies in order.
+    /// A connection of its own to the current master, outside the shared one: for pub/sub and
+    /// client tracking, whose pushes (and, in RESP2, subscribe mode) are that connection's own.
     package func openDedicatedConnection(
         onMessage: @escaping @Sendable (RedisPubSubMessage) -> Void,
+        onInvalidation: (@Sendable (RedisInvalidation) -> Void)? = nil,
         onClose: @escaping @Sendable () -> Void
     ) async throws -> RedisConnection {
-        try await establish(onMessage: onMessage, onClose: onClose)
+        try await establish(onMessage: onMessage, onInvalidation: onInvalidation, onClose: onClose)
     }
 
     /// Connects to the server, or asks the sentinels where the master is and connects to it.
     private func establish(
         onMessage: (@Sendable (RedisPubSubMessage) -> Void)? = nil,
+        onInvalidation: (@Sendable (RedisInvalidation) -> Void)? = nil,
         onClose: (@Sendable () -> Void)? = nil
     ) async throws -> RedisConnection {
         switch configuration.servers {
         case .direct(let endpoint):
             return try await RedisConnection.connect(
                 to: endpoint, configuration: configuration.connection, eventLoopGroup: eventLoopGroup, logger: logger,
-                onMessage: onMessage, onClose: onClose
+                onMessage: onMessage, onInvalidation: onInvalidation, onClose: onClose
             )
         case .sentinel(let name, let sentinels):
             return try await RedisSentinelDiscovery(
@@ -288,7 +290,7 @@ package final class RedisClient: Sendable {
                 masterConfiguration: configuration.connection,
                 eventLoopGroup: eventLoopGroup,
                 logger: logger
-            ).connectToMaster(onMessage: onMessage, onClose: onClose)
+            ).connectToMaster(onMessage: onMessage, onInvalidation: onInvalidation, onClose: onClose)
         }
     }
 }
