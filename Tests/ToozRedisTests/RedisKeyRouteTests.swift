@@ -118,4 +118,16 @@ struct RedisKeyRouteTests {
         // A lock named "beats:m" looks like member "m_lock"'s beat.
         #expect(Self.route.targets(of: "_tooz_beats:m_lock") == [.lock("_tooz_beats:m_lock"), .everyGroup])
     }
+
+    // MARK: - A lock waiter's nap
+
+    @Test func aWaiterNapsUntilJustPastTheLockKeysExpiry() {
+        let nap = { (reply: RESPValue) in RedisNotifications.nap(untilExpiryIn: reply, atMost: .seconds(1)) }
+        #expect(nap(.integer(-2)) == nil, "a missing key means: try again now")
+        #expect(nap(.integer(250)) == .milliseconds(251))
+        #expect(nap(.integer(0)) == .milliseconds(1))
+        #expect(nap(.integer(30_000)) == .seconds(1), "never past the poll interval")
+        #expect(nap(.integer(-1)) == .seconds(1), "a key without a TTL waits for a push or the poll")
+        #expect(nap(.null) == .seconds(1))
+    }
 }

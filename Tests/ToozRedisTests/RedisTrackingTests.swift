@@ -11,7 +11,7 @@ import Tooz
 /// Every test sets its poll interval to 60 s, so a waiter or an event sequence that gets what it
 /// waits for within 20 s can only have been woken by a push. The tests first wait (on the
 /// server's `CLIENT LIST`, never on a sleep) until the waiter is really waiting: its tracking
-/// connection is up and its command connection last ran the `EXISTS` that follows a failed
+/// connection is up and its command connection last ran the `PTTL` that follows a failed
 /// attempt, so the change made next cannot be found by a first attempt instead.
 @Suite(
     "Redis client tracking",
@@ -53,6 +53,8 @@ struct RedisTrackingTests {
             let key = "_tooz_crashed_lock"
             // A long lease first, so that the waiter is surely waiting before the key can go;
             // then the crashed holder's last 1.5 s (PEXPIRE is the same TTL as SET ... PX 1500).
+            // The PEXPIRE is pushed; the waiter reads the new TTL and wakes when it ends (the
+            // server's own expiry, pushed too, can come up to 100 ms later).
             #expect(try await raw.send(RedisCommand("SET", key, "dead-token", "NX", "PX", 30_000)).string == "OK")
             let (coordinator, _) = try Self.coordinator(server, "lock_poll_interval=60", member: "waiter")
             try await coordinator.withRunning {
@@ -250,7 +252,7 @@ struct RedisTrackingTests {
     }
 
     /// Returns the id of the swift-tooz listener connection (not one of `excluding`) once it is
-    /// up and the coordinator's command connection last ran `EXISTS`: the lock waiter checked
+    /// up and the coordinator's command connection last ran `PTTL`: the lock waiter checked
     /// the key after its listener was ready, so any later change reaches it.
     private static func waitUntilWaiting(
         _ server: RedisTestServer,
@@ -263,7 +265,7 @@ struct RedisTrackingTests {
             let ours = clients.filter { $0["name"] == "swift-tooz" }
             if let listener = ours.first(where: { isListener($0) && !excluding.contains($0["id"] ?? "") }),
                 let id = listener["id"],
-                ours.contains(where: { !isListener($0) && $0["cmd"] == "exists" })
+                ours.contains(where: { !isListener($0) && $0["cmd"] == "pttl" })
             {
                 return id
             }

@@ -57,10 +57,11 @@ extension RedisBackend {
         defer { notifications.releaseLockSignal(lockKey) }
         let seen = signal.generation
         // A release between the caller's failed attempt and our subscription was not heard:
-        // look once, now that anything later will be.
-        let exists = try await client.request(RedisCommand("EXISTS", lockKey))
-        if case .integer(0) = exists { return }
-        _ = try await signal.wait(since: seen, timeout: timeout, clock: ContinuousToozClock())
+        // look once, now that anything later will be. PTTL also says when a holder that stopped
+        // refreshing (crashed) runs out, which the server's expiry would only push later.
+        let remaining = try await client.request(RedisCommand("PTTL", lockKey))
+        guard let nap = RedisNotifications.nap(untilExpiryIn: remaining, atMost: timeout) else { return }
+        _ = try await signal.wait(since: seen, timeout: nap, clock: ContinuousToozClock())
     }
 
     public func breakLock(_ key: LockKey) async throws -> Bool {

@@ -88,6 +88,22 @@ final class RedisNotifications: Sendable {
     /// Whether anyone listens for group changes, in which case reads keep the listener up.
     var hasGroupListeners: Bool { state.withLock { !$0.groupSignals.isEmpty } }
 
+    /// How long a lock waiter may sleep, given the lock key's `PTTL` reply: `nil` when the key
+    /// is gone (try again at once); otherwise `timeout`, cut to just past the key's expiry.
+    ///
+    /// A key that runs out is deleted, and its invalidation pushed, only when the server's expiry
+    /// cycle comes across it, up to about 100 ms later (10 cycles a second), whereas an
+    /// acquisition made after the deadline succeeds at once (the server expires a key it
+    /// touches). So a crashed holder's lock is taken when its TTL ends, not when Redis tidies up.
+    static func nap(untilExpiryIn reply: RESPValue, atMost timeout: Duration) -> Duration? {
+        guard case .integer(let milliseconds) = reply else { return timeout }
+        switch milliseconds {
+        case -2: return nil
+        case ..<0: return timeout  // -1: a key without a TTL only goes when someone deletes it.
+        default: return min(timeout, .milliseconds(milliseconds) + .milliseconds(1))
+        }
+    }
+
     // MARK: Listener
 
     /// How the listener currently hears about changes; `nil` while it is not connected.
