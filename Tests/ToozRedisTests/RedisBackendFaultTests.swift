@@ -80,11 +80,17 @@ struct RedisBackendFaultTests {
                             _ = try await taken.release()
                             return member
                         }
-                        try await eventually("the waiter to subscribe") {
-                            let clients = try await Self.admin(server, RedisCommand("CLIENT", "LIST", "TYPE", "pubsub"))
-                            return clients.string?.contains("sub=") == true
+                        // The waiter's listener is the connection with client tracking on (flag t).
+                        var listener: Substring?
+                        try await eventually("the waiter's listener to connect") {
+                            let clients = try await Self.admin(server, RedisCommand("CLIENT", "LIST"))
+                            let line = clients.string?.split(separator: "\n").first { line in
+                                line.split(separator: " ").contains { $0.hasPrefix("flags=") && $0.contains("t") }
+                            }
+                            listener = line?.split(separator: " ").first { $0.hasPrefix("id=") }?.dropFirst(3)
+                            return listener != nil
                         }
-                        _ = try await Self.admin(server, RedisCommand("CLIENT", "KILL", "TYPE", "pubsub"))
+                        _ = try await Self.admin(server, RedisCommand("CLIENT", "KILL", "ID", String(listener ?? "")))
                         #expect(try await lease.release())
                         let winner = try await group.next()
                         #expect(winner == "waiter")

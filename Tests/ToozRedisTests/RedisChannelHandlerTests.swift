@@ -15,6 +15,7 @@ struct RedisChannelHandlerTests {
     /// What the scripted side saw happen to the connection.
     final class Events: Sendable {
         let messages = Mutex<[RedisPubSubMessage]>([])
+        let invalidations = Mutex<[RedisInvalidation]>([])
         let closes = Mutex(0)
     }
 
@@ -73,6 +74,7 @@ struct RedisChannelHandlerTests {
             configuration: configuration,
             logger: logger,
             onMessage: { message in events.messages.withLock { $0.append(message) } },
+            onInvalidation: { invalidation in events.invalidations.withLock { $0.append(invalidation) } },
             onClose: { events.closes.withLock { $0 += 1 } }
         )
         for step in script {
@@ -425,6 +427,53 @@ struct RedisChannelHandlerTests {
         )
         #expect(try await reply == Self.bulk("v"))
         #expect(events.messages.withLock { $0 } == [RedisPubSubMessage(channel: "news", payload: ByteBuffer(string: "extra!"))])
+        #expect(events.invalidations.withLock { $0 } == [.keys(["k"])])
+        await connection.close()
+    }
+
+    @Test func broadcastTrackingSendsOnePrefixArgumentPerPrefix() async throws {
+        let (channel, connection) = try await Self.connected()
+        async let enabled: Void = connection.enableBroadcastTracking(prefixes: ["_tooz_", "other:"])
+        #expect(try await Self.written(channel) == Self.command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "_tooz_", "PREFIX", "other:"))
+        try await channel.writeInbound(Self.wire(Self.simple("OK")))
+        try await enabled
+        await connection.close()
+    }
+
+    @Test func aRefusedTrackingThrowsABackendErrorAndTheConnectionLivesOn() async throws {
+        let (channel, connection) = try await Self.connected()
+        async let enabled: Void = connection.enableBroadcastTracking(prefixes: ["a", "ab"])
+        _ = try await Self.written(channel)
+        try await channel.writeInbound(Self.wire(Self.error("ERR Prefix 'ab' overlaps with an existing prefix 'a'.")))
+        do {
+            try await enabled
+            Issue.record("a refused CLIENT TRACKING did not throw")
+        } catch {
+            #expect((error as? ToozError)?.code == .backendError)
+        }
+        #expect(connection.isActive)
+        await connection.close()
+    }
+
+    @Test func trackingOverRESP2IsRefusedWithoutAskingTheServer() async throws {
+        let channel = try await Self.makeChannel()
+        let connection = try await Self.connect(
+            channel,
+            script: [
+                (Self.command("HELLO", "3"), Self.wire(Self.error("ERR unknown command 'HELLO'"))),
+                (Self.command("PING"), Self.wire(Self.simple("PONG"))),
+            ]
+        )
+        await #expect {
+            try await connection.enableBroadcastTracking(prefixes: ["_tooz_"])
+        } throws: { error in
+            (error as? ToozError)?.code == .notImplemented
+        }
+        // Nothing was written: the next write is the next command's.
+        async let reply = connection.send(RedisCommand("PING"))
+        #expect(try await Self.written(channel) == Self.command("PING"))
+        try await channel.writeInbound(Self.wire(Self.simple("PONG")))
+        #expect(try await reply == Self.simple("PONG"))
         await connection.close()
     }
 

@@ -114,8 +114,8 @@ struct RedisConnectionStateMachineTests {
         #expect(delivered == RedisPubSubMessage(channel: "news", payload: ByteBuffer(string: "hello")))
 
         let invalidation = RESPValue.push([Self.bulk("invalidate"), .array([Self.bulk("key")])])
-        guard case .none = machine.receive(invalidation) else {
-            Issue.record("an invalidation push was not dropped")
+        guard case .invalidate(.keys(["key"])) = machine.receive(invalidation) else {
+            Issue.record("an invalidation push was not handed over")
             return
         }
         let patternMessage = RESPValue.push([Self.bulk("pmessage"), Self.bulk("n*"), Self.bulk("news"), Self.bulk("x")])

@@ -47,6 +47,31 @@ extension RedisBackend {
         return MemberID(String(record[record.index(after: space)...]))
     }
 
+    /// The try/wait loop, woken by client tracking when the lock key changes (whoever changes
+    /// it), and by the key's own TTL: `PTTL` says when a holder that stopped refreshing (crashed)
+    /// runs out, which the server's expiry would only push up to 100 ms later. The subscription
+    /// is taken on the first wait, so an uncontended acquisition costs nothing more.
+    public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
+        let lockKey = keys.lock(request.key)
+        let waiter = RedisLockWaiter()
+        defer { waiter.subscription?.cancel() }
+        return try await pollingAcquire(request) { nap in
+            if waiter.subscription == nil {
+                guard let subscription = try await self.subscribe(to: .lock(request.key)) else {
+                    try await request.clock.sleep(for: nap)
+                    return
+                }
+                waiter.subscription = subscription
+            }
+            guard let signal = waiter.subscription?.signal else { return }
+            let seen = signal.generation
+            // Anything from now on wakes the signal; look once at what happened before.
+            let remaining = try await self.client.request(RedisCommand("PTTL", lockKey))
+            guard let wait = RedisNotifications.nap(untilExpiryIn: remaining, atMost: nap) else { return }
+            _ = try await signal.wait(since: seen, timeout: wait, clock: request.clock)
+        }
+    }
+
     public func breakLock(_ key: LockKey) async throws -> Bool {
         let script = RedisScripts.breakLock
         let (channel, group) = changeAnnouncement(for: key)

@@ -43,7 +43,8 @@ public final class RedisBackend: CoordinationBackend {
             name: "redis",
             features: .all,
             fencing: .failoverUnsafe,
-            eventDelivery: .polled,
+            // Client tracking pushes changes by anyone (pub/sub from swift-tooz members on Redis < 6).
+            eventDelivery: .pushed,
             leaseKind: .ttl,
             characteristics: [.distributedAcrossThreads, .distributedAcrossProcesses, .distributedAcrossHosts, .causal],
             // Keys are binary-safe; the limit keeps one name far below a request's size.
@@ -56,6 +57,8 @@ public final class RedisBackend: CoordinationBackend {
     // MARK: Lifecycle
 
     public func connect(_ context: BackendContext) async throws {
+        client.use(logger: context.logger)
+        notifications.use(logger: context.logger)
         client.onConnectionClosed { context.report(.connectionInterrupted) }
         try await client.connect()
         // Load every script once, so that no operation pays for a NOSCRIPT round trip later.

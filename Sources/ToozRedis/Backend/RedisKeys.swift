@@ -13,6 +13,9 @@ import Tooz
 /// | `NS_fencing` | no | one fencing counter for every lock, INCR'ed by each acquisition |
 /// | channel `NS_released` | no | a lock key, published when a Swift holder lets it go |
 /// | channel `NS_group_changed` | no | a group id, published when a Swift member changes it |
+///
+/// Every key starts with ``trackingPrefix`` (`NS_`), which is what client tracking watches
+/// (see ``RedisKeyRoute``). The channels are only listened to when tracking is unavailable.
 struct RedisKeys: Sendable {
     let namespace: String
 
@@ -21,16 +24,26 @@ struct RedisKeys: Sendable {
     /// What tooz writes into a beat key.
     static let beatValue = "Not dead!"
 
+    /// The prefix every key of the layout starts with.
+    var trackingPrefix: String { namespace + "_" }
+
     var groups: String { namespace + "_groups" }
-    func group(_ group: GroupID) -> String { namespace + "_group:" + group.rawValue }
+    /// The prefix of every group hash.
+    var groupPrefix: String { namespace + "_group:" }
+    func group(_ group: GroupID) -> String { groupPrefix + group.rawValue }
     /// The prefix of every beat key, handed to scripts that check liveness.
     var beatPrefix: String { namespace + "_beats:" }
     func beat(_ member: MemberID) -> String { beatPrefix + member.rawValue }
 
+    /// How every lock key ends.
+    static let lockSuffix = "_lock"
+    /// The prefix of every leadership lock key: `NS_leader_of_<g>_lock`.
+    var leaderPrefix: String { namespace + "_leader_of_" }
+
     func lock(_ key: LockKey) -> String {
         switch key {
-        case .lock(let name): namespace + "_" + name.rawValue + "_lock"
-        case .leadership(let group): namespace + "_leader_of_" + group.rawValue + "_lock"
+        case .lock(let name): namespace + "_" + name.rawValue + Self.lockSuffix
+        case .leadership(let group): leaderPrefix + group.rawValue + Self.lockSuffix
         }
     }
     func owner(_ key: LockKey) -> String { lock(key) + ":owner" }

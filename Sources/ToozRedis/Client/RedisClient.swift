@@ -13,7 +13,8 @@ import Tooz
 /// operation reports the failure), because a retried write may already have been applied.
 package final class RedisClient: Sendable {
     package let configuration: RedisConfiguration
-    private let logger: Logger
+    private let currentLogger: Mutex<Logger>
+    private var logger: Logger { currentLogger.withLock { $0 } }
     private let eventLoopGroup: any EventLoopGroup
     private let state = Mutex(State())
     private let closeHandler = Mutex<(@Sendable () -> Void)?>(nil)
@@ -38,7 +39,7 @@ package final class RedisClient: Sendable {
     ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
-        self.logger = logger
+        self.currentLogger = Mutex(logger)
     }
 
     /// Where the client connects, for messages: the server, or the master's name and sentinels.
@@ -58,6 +59,11 @@ package final class RedisClient: Sendable {
 
     private func connectionClosed() {
         closeHandler.withLock { $0 }?()
+    }
+
+    /// Logs to `logger` from now on (the coordinator's, handed over when it connects).
+    package func use(logger: Logger) {
+        currentLogger.withLock { $0 = logger }
     }
 
     // MARK: Commands
@@ -271,25 +277,27 @@ package final class RedisClient: Sendable {
         return (outcome, nil)
     }
 
-    /// A connection of its own to the current master, outside the shared one: for pub/sub,
-    /// whose connection cannot be shared with commands that expect replies in order.
+    /// A connection of its own to the current master, outside the shared one: for pub/sub and
+    /// client tracking, whose pushes (and, in RESP2, subscribe mode) are that connection's own.
     package func openDedicatedConnection(
         onMessage: @escaping @Sendable (RedisPubSubMessage) -> Void,
+        onInvalidation: (@Sendable (RedisInvalidation) -> Void)? = nil,
         onClose: @escaping @Sendable () -> Void
     ) async throws -> RedisConnection {
-        try await establish(onMessage: onMessage, onClose: onClose)
+        try await establish(onMessage: onMessage, onInvalidation: onInvalidation, onClose: onClose)
     }
 
     /// Connects to the server, or asks the sentinels where the master is and connects to it.
     private func establish(
         onMessage: (@Sendable (RedisPubSubMessage) -> Void)? = nil,
+        onInvalidation: (@Sendable (RedisInvalidation) -> Void)? = nil,
         onClose: (@Sendable () -> Void)? = nil
     ) async throws -> RedisConnection {
         switch configuration.servers {
         case .direct(let endpoint):
             return try await RedisConnection.connect(
                 to: endpoint, configuration: configuration.connection, eventLoopGroup: eventLoopGroup, logger: logger,
-                onMessage: onMessage, onClose: onClose
+                onMessage: onMessage, onInvalidation: onInvalidation, onClose: onClose
             )
         case .sentinel(let name, let sentinels):
             return try await RedisSentinelDiscovery(
@@ -299,7 +307,7 @@ package final class RedisClient: Sendable {
                 masterConfiguration: configuration.connection,
                 eventLoopGroup: eventLoopGroup,
                 logger: logger
-            ).connectToMaster(onMessage: onMessage, onClose: onClose)
+            ).connectToMaster(onMessage: onMessage, onInvalidation: onInvalidation, onClose: onClose)
         }
     }
 }

@@ -15,9 +15,10 @@ struct RedisSentinelDiscovery {
     var eventLoopGroup: any EventLoopGroup
     var logger: Logger
 
-    /// Connects to the master; `onMessage` and `onClose` are handed to its connection.
+    /// Connects to the master; `onMessage`, `onInvalidation` and `onClose` are handed to its connection.
     func connectToMaster(
         onMessage: (@Sendable (RedisPubSubMessage) -> Void)? = nil,
+        onInvalidation: (@Sendable (RedisInvalidation) -> Void)? = nil,
         onClose: (@Sendable () -> Void)? = nil
     ) async throws -> RedisConnection {
         var problems: [String] = []
@@ -32,7 +33,7 @@ struct RedisSentinelDiscovery {
             do {
                 let master = try await RedisConnection.connect(
                     to: address, configuration: masterConfiguration, eventLoopGroup: eventLoopGroup, logger: logger,
-                    onMessage: onMessage, onClose: onClose
+                    onMessage: onMessage, onInvalidation: onInvalidation, onClose: onClose
                 )
                 let role = try await master.send(RedisCommand("ROLE"))
                 if Self.firstElement(of: role) == "master" {

@@ -31,9 +31,10 @@ extension RedisConfiguration {
         try url.validateOptions(accepted: urlOptions)
 
         var coordination = CoordinatorConfiguration()
-        // A Swift holder announces its release on pub/sub; the poll only covers Python holders
-        // and expiries, at tooz's own 0.1 s.
-        coordination.lockPollInterval = .milliseconds(100)
+        // Waiters are woken by client tracking when a lock key changes, whoever changes it
+        // (see RedisNotifications); the poll is only a safety net. A server that cannot track
+        // (before Redis 6) leaves Python releases and expiries to this poll.
+        coordination.lockPollInterval = .seconds(1)
         try coordination.apply(url, timeoutMeans: .allTTLs)
 
         var connection = RedisConnectionConfiguration()

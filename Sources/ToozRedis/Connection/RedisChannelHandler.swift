@@ -26,6 +26,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
     private let onMessage: (@Sendable (RedisPubSubMessage) -> Void)?
+    private let onInvalidation: (@Sendable (RedisInvalidation) -> Void)?
     private var onClose: (@Sendable () -> Void)?
     /// Whether ``onClose`` may be called: only once the connection was handed to its owner.
     private var closeNotificationArmed = false
@@ -37,11 +38,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         decoderLimits: RESPDecoder.Limits,
         logger: Logger,
         onMessage: (@Sendable (RedisPubSubMessage) -> Void)?,
+        onInvalidation: (@Sendable (RedisInvalidation) -> Void)? = nil,
         onClose: (@Sendable () -> Void)?
     ) {
         self.stateMachine = RedisConnectionStateMachine(endpoint: endpoint.description)
         self.decoder = NIOSingleStepByteToMessageProcessor(RESPDecoder(limits: decoderLimits))
         self.onMessage = onMessage
+        self.onInvalidation = onInvalidation
         self.onClose = onClose
         self.logger = logger
     }
@@ -126,6 +129,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             if let deadline { self.armTimer(at: deadline, context: context) }
         case .deliver(let message):
             self.onMessage?(message)
+        case .invalidate(let invalidation):
+            self.onInvalidation?(invalidation)
         case .none:
             break
         case .failAllAndClose(let failures):

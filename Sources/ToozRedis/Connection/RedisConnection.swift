@@ -72,6 +72,8 @@ package final class RedisConnection: Sendable {
     /// - Parameters:
     ///   - onMessage: called on the channel's event loop with every message of a channel this
     ///     connection subscribed to (see ``subscribe(_:)``); it must not block.
+    ///   - onInvalidation: called on the event loop with every client-tracking invalidation
+    ///     (see ``enableBroadcastTracking(prefixes:)``); it must not block.
     ///   - onClose: called exactly once, on the event loop, when the connection ends after this
     ///     method returned, whether by ``close()``, by the server, or by an error.
     /// - Throws: `connectionFailed` when the server cannot be reached, does not speak Redis,
@@ -83,6 +85,7 @@ package final class RedisConnection: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         onMessage: (@Sendable (RedisPubSubMessage) -> Void)? = nil,
+        onInvalidation: (@Sendable (RedisInvalidation) -> Void)? = nil,
         onClose: (@Sendable () -> Void)? = nil
     ) async throws(ToozError) -> RedisConnection {
         let tls = try configuration.tls.map { tls throws(ToozError) in try tls.clientSettings(for: endpoint) }
@@ -103,6 +106,7 @@ package final class RedisConnection: Sendable {
                     decoderLimits: configuration.decoderLimits,
                     logger: handlerLogger,
                     onMessage: onMessage,
+                    onInvalidation: onInvalidation,
                     onClose: onClose
                 )
                 try channel.pipeline.syncOperations.addHandler(handler)
@@ -128,7 +132,7 @@ package final class RedisConnection: Sendable {
     /// Runs the handshake over a `channel` that is already connected, adding the handler to it
     /// first; for tests (`NIOAsyncTestingChannel`) and transports made elsewhere.
     ///
-    /// Behaves like ``connect(to:configuration:eventLoopGroup:logger:onMessage:onClose:)`` from
+    /// Behaves like ``connect(to:configuration:eventLoopGroup:logger:onMessage:onInvalidation:onClose:)`` from
     /// the handshake on; on failure the channel is closed.
     package static func connect(
         over channel: any Channel,
@@ -136,6 +140,7 @@ package final class RedisConnection: Sendable {
         configuration: RedisConnectionConfiguration,
         logger: Logger,
         onMessage: (@Sendable (RedisPubSubMessage) -> Void)? = nil,
+        onInvalidation: (@Sendable (RedisInvalidation) -> Void)? = nil,
         onClose: (@Sendable () -> Void)? = nil
     ) async throws(ToozError) -> RedisConnection {
         var logger = logger
@@ -149,6 +154,7 @@ package final class RedisConnection: Sendable {
                     decoderLimits: configuration.decoderLimits,
                     logger: handlerLogger,
                     onMessage: onMessage,
+                    onInvalidation: onInvalidation,
                     onClose: onClose
                 )
                 try channel.pipeline.syncOperations.addHandler(handler)
@@ -244,6 +250,30 @@ package final class RedisConnection: Sendable {
     ///   ``send(_:)-(RedisCommand)``.
     package func subscribe(_ channels: [String]) async throws {
         try await self.changeSubscription(.subscribe, channels)
+    }
+
+    /// Turns on client-side caching in broadcast mode for keys starting with any of `prefixes`
+    /// (`CLIENT TRACKING ON BCAST PREFIX p ...`, Redis 6 or later): from then on, every change
+    /// to such a key by any client, and every expiry or eviction of one, reaches the
+    /// `onInvalidation` given to `connect`, on this connection, without reading the key first.
+    /// The prefixes must not overlap (one may not start another); the server refuses that.
+    ///
+    /// - Throws: `notImplemented` when the connection speaks RESP2 (its invalidations would need a
+    ///   second, subscribed connection); `backendError` when the server refuses (an older
+    ///   server, an ACL without `CLIENT`); otherwise like ``send(_:)-(RedisCommand)``.
+    package func enableBroadcastTracking(prefixes: [String]) async throws {
+        guard self.protocolVersion == 3 else {
+            throw ToozError(.notImplemented, "client tracking on this connection needs RESP3; \(self.endpoint) speaks RESP2")
+        }
+        var arguments: [any RESPBulkConvertible] = ["ON", "BCAST"]
+        for prefix in prefixes { arguments += ["PREFIX", prefix] }
+        let reply = try await self.send(RedisCommand("CLIENT TRACKING", arguments: arguments))
+        if let message = reply.errorMessage {
+            throw ToozError(.backendError, "the Redis server at \(self.endpoint) refused CLIENT TRACKING: \(message)")
+        }
+        guard reply.string == "OK" else {
+            throw ToozError(.backendError, "the Redis server at \(self.endpoint) did not answer CLIENT TRACKING with OK")
+        }
     }
 
     /// Unsubscribes from `channels` and returns once the server confirmed each one.

@@ -4,8 +4,8 @@ import Tooz
 /// The request bookkeeping of one Redis connection, free of I/O.
 ///
 /// Requests are answered strictly in the order they were written, so pending requests are a
-/// FIFO of slots: each reply completes the oldest. Pub/sub messages and other pushes are told
-/// apart from replies and never complete a slot. Events (a request to send, a decoded value, a
+/// FIFO of slots: each reply completes the oldest. Pub/sub messages, client-tracking
+/// invalidations and other pushes are told apart from replies and never complete a slot. Events (a request to send, a decoded value, a
 /// timer tick, a failure, the channel going away) come in as mutating methods; what to do comes
 /// back as an action for ``RedisChannelHandler`` to carry out. `Slot` is whatever the caller
 /// needs to hand a reply back (a promise in the handler, a number in tests).
@@ -50,6 +50,8 @@ package struct RedisConnectionStateMachine<Slot> {
         case succeed(Slot, RESPValue, rearmTimerAt: NIODeadline?)
         /// Hand this message to the subscriber.
         case deliver(RedisPubSubMessage)
+        /// Hand this client-tracking invalidation (a RESP3 `invalidate` push) to the owner.
+        case invalidate(RedisInvalidation)
         /// Nothing to do (a counted confirmation, a dropped push, a reply after closing).
         case none
         /// The server broke the protocol: fail these slots and close the channel.
@@ -211,8 +213,13 @@ package struct RedisConnectionStateMachine<Slot> {
             self.pending.removeFirst()
             return .succeed(head.slot, .array(head.confirmations), rearmTimerAt: self.advanceTimer())
 
+        case "invalidate" where !isRESP2:
+            // RESP2 gets invalidations only as pub/sub messages on `__redis__:invalidate`
+            // (tracking with REDIRECT), which are not used here.
+            return RedisInvalidation(push: elements).map(ReceiveAction.invalidate) ?? ReceiveAction.none
+
         default:
-            // Pattern messages, invalidations and the like: no request waits for them.
+            // Pattern messages and the like: no request waits for them.
             return isRESP2 ? nil : ReceiveAction.none
         }
     }

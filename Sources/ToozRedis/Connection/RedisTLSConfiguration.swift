@@ -1,7 +1,7 @@
 /// TLS settings for a Redis connection, in tooz's terms (redis-py's `ssl_*` options).
 ///
 /// Files are PEM and are read when a connection is made, so a missing or unreadable file is
-/// reported by ``RedisConnection/connect(to:configuration:eventLoopGroup:logger:onMessage:onClose:)``
+/// reported by ``RedisConnection/connect(to:configuration:eventLoopGroup:logger:onMessage:onInvalidation:onClose:)``
 /// as an `invalidConfiguration` error naming the option and the path.
 package struct RedisTLSConfiguration: Sendable, Hashable {
     /// tooz `ssl_ca_certs`: the certificates that may sign the server's; `nil` trusts the system roots.
