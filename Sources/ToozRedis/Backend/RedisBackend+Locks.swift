@@ -64,6 +64,11 @@ extension RedisBackend {
                 waiter.subscription = subscription
             }
             guard let signal = waiter.subscription?.signal else { return }
+            // Brings the listener back if it dropped since (its drop woke us).
+            guard await self.notifications.ensureSubscribed(using: self.client) else {
+                try await request.clock.sleep(for: nap)
+                return
+            }
             let seen = signal.generation
             // Anything from now on wakes the signal; look once at what happened before.
             let remaining = try await self.client.request(RedisCommand("PTTL", lockKey))
