@@ -163,6 +163,10 @@ struct ZooKeeperBackendTests {
             )
             let grant = try #require(try await backend.tryAcquire(.lock("L"), owner: owner, ttl: .seconds(10)))
             #expect(grant.fencingToken.value == UInt64(stat.czxid))
+            // tryAcquire has no coordinator clock: a moment stamped on a clock of its own would
+            // put the lease's safe deadline anywhere on the coordinator's.
+            #expect(grant.validFrom == nil)
+            #expect(grant.ttl != nil, "the granted session timeout")
             #expect(try await client.getChildren("/tooz/locks/L").children.count == 1)
             #expect(try await backend.refresh(.lock("L"), grant: grant, ttl: .seconds(10)))
 

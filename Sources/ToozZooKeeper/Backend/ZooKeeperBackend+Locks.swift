@@ -6,9 +6,12 @@ extension ZooKeeperBackend {
     /// delete it otherwise.
     public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
         let clock = ContinuousToozClock()
-        return try await acquire(
+        var grant = try await acquire(
             AcquireRequest(key: key, owner: owner, ttl: ttl, deadline: clock.now(), clock: clock, pollInterval: ttl)
         )
+        // That moment is on a clock of our own; the caller stamps the grant on the coordinator's.
+        grant?.validFrom = nil
+        return grant
     }
 
     /// kazoo's lock recipe, natively: one contender node `<uuid>__lock__<seq>` for the whole
