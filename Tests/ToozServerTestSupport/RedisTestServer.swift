@@ -176,7 +176,7 @@ package final class RedisTestServer: Sendable {
 
     /// Freezes the server with SIGSTOP: connections stay open, nothing is answered.
     package func pause() {
-        if let pid = self.pid { kill(pid, SIGSTOP) }
+        if let pid = self.pid { ServerProcess.freeze(pid) }
     }
 
     /// Lets a ``pause()``d server run again (SIGCONT).

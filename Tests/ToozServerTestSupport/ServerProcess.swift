@@ -18,6 +18,31 @@ package enum ServerProcess {
         package init(_ description: String) { self.description = description }
     }
 
+    /// Stops `pid` with SIGSTOP and waits until every one of its threads is stopped, so that
+    /// nothing sent afterwards can still be answered: `kill` returns before a busy process's
+    /// threads have all reached the stop. Gives up after 10 s (then it is stopped or gone soon).
+    package static func freeze(_ pid: pid_t) {
+        kill(pid, SIGSTOP)
+        for _ in 0..<10_000 {
+            if allThreadsStopped(pid) { return }
+            usleep(1_000)
+        }
+    }
+
+    /// Whether every thread of `pid` is in state `T` (stopped) or gone, from /proc.
+    private static func allThreadsStopped(_ pid: pid_t) -> Bool {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return true }
+        for thread in threads {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            let state = stat[stat.index(after: close)...].drop(while: { $0 == " " }).first
+            if state != "T" && state != "t" { return false }
+        }
+        return true
+    }
+
     /// Starts `arguments` (an absolute path first) with stdin from /dev/null and stdout and
     /// stderr appended to `output`, with default signal handling whatever the test runner set,
     /// and lists its pid.

@@ -230,7 +230,7 @@ package final class ZooKeeperTestServer: Sendable {
     /// Freezes the server (SIGSTOP): its sockets stay open, nothing answers.
     package func pause() {
         guard let pid = self.pid else { return }
-        kill(pid, SIGSTOP)
+        ServerProcess.freeze(pid)
     }
 
     /// Lets a paused server run again (SIGCONT).
