@@ -31,7 +31,14 @@ public struct LockOwner: Hashable, Sendable {
     /// the system random source, drawn once) and a per-process counter. Unique across processes
     /// and hosts with overwhelming probability, and cheap: no system call per acquisition.
     public static func uniqueToken() -> String {
-        hex(processPrefix) + hex(tokenCounter.add(1, ordering: .relaxed).newValue)
+        let counter = tokenCounter.add(1, ordering: .relaxed).newValue
+        // Written in place: this runs once per acquisition, and formatting through
+        // String(_:radix:) and concatenation cost more than the semaphore calls of an ipc:// lock.
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            writeHex(processPrefix, into: buffer, at: 0)
+            writeHex(counter, into: buffer, at: 16)
+            return 32
+        }
     }
 
     private static let processPrefix: UInt64 = {
@@ -41,9 +48,13 @@ public struct LockOwner: Hashable, Sendable {
 
     private static let tokenCounter = Atomic<UInt64>(0)
 
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+    /// Writes `value` as 16 lowercase hex digits, zero-padded, at `offset`.
+    private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        let digits: StaticString = "0123456789abcdef"
+        for index in 0..<16 {
+            let nibble = Int((value >> UInt64(60 - 4 * index)) & 0xF)
+            buffer[offset + index] = digits.utf8Start[nibble]
+        }
     }
 }
 
