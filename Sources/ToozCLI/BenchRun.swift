@@ -82,6 +82,8 @@ struct BenchRun: Sendable {
             rows.append(skipped("failover", failoverTitle, unsupported("leader election")))
         } else if info.name == "memory" {
             rows.append(skipped("failover", failoverTitle, "not supported (memory:// is not shared with another process)"))
+        } else if failoverRuns == 0 {
+            rows.append(skipped("failover", failoverTitle, "not measured (--failovers 0)"))
         } else {
             rows.append(try await failover(a, title: failoverTitle))
         }
@@ -167,7 +169,7 @@ struct BenchRun: Sendable {
     /// A child process of ours leads; it is killed with SIGKILL while we campaign: the time from
     /// the kill until we lead.
     private func failover(_ a: Coordinator, title: String) async throws -> BenchReport.Row {
-        let count = max(1, failoverRuns)
+        let count = failoverRuns
         progress(title, count)
         var samples: [Int64] = []
         for run in 0..<count {
