@@ -159,15 +159,50 @@ package enum ServerProcess {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    /// A loopback port nobody listens on right now.
+    /// A loopback port nobody uses right now, below the kernel's ephemeral range.
+    ///
+    /// A port the kernel hands out for `bind(0)` comes from the ephemeral range, from which it
+    /// also picks the local port of every outgoing connection: on a busy test run, one of them
+    /// took a ZooKeeper election port between our pick and the server's bind. Below that range
+    /// only servers that bind on purpose compete, and they check as we do.
     package static func freePort() throws -> Int {
+        let lowestEphemeral = ephemeralRangeStart()
+        if lowestEphemeral > 12_000 {
+            for _ in 0..<200 {
+                let candidate = Int.random(in: 10_000..<lowestEphemeral)
+                if try bindable(candidate) { return candidate }
+            }
+        }
+        return try bindLoopback(port: 0)
+    }
+
+    /// The first port of `net.ipv4.ip_local_port_range` (32768 when it cannot be read).
+    private static func ephemeralRangeStart() -> Int {
+        guard let range = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
+            let first = range.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first,
+            let value = Int(first)
+        else { return 32_768 }
+        return value
+    }
+
+    private static func bindable(_ port: Int) throws -> Bool {
+        do {
+            _ = try bindLoopback(port: port)
+            return true
+        } catch let failure as Failure where failure.description.hasPrefix("bind:") {
+            return false
+        }
+    }
+
+    /// Binds a TCP socket on 127.0.0.1:`port` (0: any), closes it, and returns the port.
+    private static func bindLoopback(port: Int) throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
+        address.sin_port = UInt16(port).bigEndian
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }

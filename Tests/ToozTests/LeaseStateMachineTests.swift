@@ -3,6 +3,15 @@ import Testing
 @testable import Tooz
 
 @Suite struct LeaseStateMachineTests {
+    @Test("the safety margin: a fifth of the TTL, at least 1 s (a third of a shorter TTL), at most 2 s")
+    func safetyMargins() {
+        let configuration = CoordinatorConfiguration()
+        #expect(configuration.safetyMargin(for: .seconds(30)) == .seconds(2))
+        #expect(configuration.safetyMargin(for: .seconds(7)) == .milliseconds(1400))
+        #expect(configuration.safetyMargin(for: .seconds(3)) == .seconds(1))
+        #expect(configuration.safetyMargin(for: .milliseconds(1500)) == .milliseconds(500))
+    }
+
     /// TTL 30 s, margin 3 s, refresh every 10 s, acquired with a request sent at t=0.
     private func machine() -> LeaseStateMachine {
         LeaseStateMachine(sentAt: .zero, ttl: .seconds(30), margin: .seconds(3), refreshPeriod: .seconds(10))

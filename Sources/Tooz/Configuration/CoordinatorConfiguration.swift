@@ -24,10 +24,14 @@ public struct CoordinatorConfiguration: Sendable, Hashable {
     /// The heartbeat period for memberships: a third of the membership TTL.
     public var heartbeatInterval: Duration { membershipTTL * renewalFraction }
 
-    /// The safety margin subtracted from a lease's deadline: a fifth of the TTL, at most two seconds.
+    /// The safety margin subtracted from a lease's deadline: a fifth of the TTL, but at least
+    /// one second (a third of the TTL when that is less) and at most two seconds.
     /// It covers clock-rate differences between us and the server, the request's travel time, and
-    /// the time it takes to stop a body or a command on a loaded host.
-    public func safetyMargin(for ttl: Duration) -> Duration { min(ttl / 5, .seconds(2)) }
+    /// the time it takes to stop a body or a command on a loaded host, which on a busy 2-core
+    /// machine was seen to reach a second: a fifth of a 3 s TTL was not enough.
+    public func safetyMargin(for ttl: Duration) -> Duration {
+        min(max(ttl / 5, min(.seconds(1), ttl / 3)), .seconds(2))
+    }
 
     /// The URL options this struct understands.
     public static let urlOptions: Set<String> = [
