@@ -4,6 +4,7 @@
  *   file_probe DIRECTORY ITERATIONS
  *
  * Prints one JSON object per row (see probe_common.h):
+ *   ping     stat() of the directory (what swift-tooz's file:// ping does).
  *   lock     open(O_RDWR|O_CREAT) + fcntl(F_OFD_SETLK, F_WRLCK) + fcntl(F_OFD_SETLK, F_UNLCK)
  *            + close: one cycle on a lock file (tooz's file driver, through fasteners, does the
  *            same with a classic fcntl lock: open, lockf, unlock, close).
@@ -131,6 +132,14 @@ int main(int argc, char **argv) {
     snprintf(group_dir, sizeof group_dir, "%s/probe-%d-group", base, (int)getpid());
     snprintf(member_path, sizeof member_path, "%s/member-a.raw", group_dir);
     if (mkdir(group_dir, 0755) < 0 && errno != EEXIST) probe_die("mkdir");
+
+    struct stat st;
+    for (int i = -warmup; i < n; i++) {
+        long long start = probe_now_ns();
+        if (stat(base, &st) < 0) probe_die("stat");
+        if (i >= 0) samples[i] = probe_now_ns() - start;
+    }
+    probe_report("ping", "stat of the directory", samples, n);
 
     for (int i = -warmup; i < n; i++) {
         long long start = probe_now_ns();

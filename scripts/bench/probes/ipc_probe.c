@@ -4,6 +4,7 @@
  *   ipc_probe ITERATIONS
  *
  * Prints one JSON object per row (see probe_common.h):
+ *   ping     semctl(GETVAL): one System V call (swift-tooz's ipc:// ping is one shmget).
  *   lock     semop(-1, SEM_UNDO) + semop(+1, SEM_UNDO): acquire and release of an existing
  *            semaphore. (tooz's ipc driver does more per cycle: semget(IPC_CREAT|IPC_EXCL) or
  *            semget of the existing one, semctl(SETVAL) when it made it, semop, and at release
@@ -11,7 +12,7 @@
  *   handoff  A holds (value 0); B (a thread) blocks in semop(-1); after 20 ms A releases with
  *            semop(+1): timed from just before A's semop until B's returns.
  * ipc:// has no groups in tooz, so no join / members / leave rows.
- * The lock row is preceded by min(10, n/10) untimed cycles, as in `tooz bench`.
+ * The ping and lock rows are preceded by min(10, n/10) untimed cycles, as in `tooz bench`.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -96,6 +97,13 @@ int main(int argc, char **argv) {
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
     if (semctl(semid, 0, SETVAL, 1) < 0) probe_die("semctl(SETVAL)");
+
+    for (int i = -warmup; i < n; i++) {
+        long long start = probe_now_ns();
+        if (semctl(semid, 0, GETVAL) < 0) probe_die("semctl(GETVAL)");
+        if (i >= 0) samples[i] = probe_now_ns() - start;
+    }
+    probe_report("ping", "semctl GETVAL", samples, n);
 
     for (int i = -warmup; i < n; i++) {
         long long start = probe_now_ns();
