@@ -6,7 +6,8 @@ Usage: compare_report.py RESULTS_DIR [--json FILE] [--meta KEY=VALUE]...
 RESULTS_DIR holds, for each round R, backend B and source S, one file named R.B.S.EXT
 (R is r1, r2, ...):
   S = raw,      EXT = jsonl: the probe's output, one JSON object per row (scripts/bench/probes);
-  S = rawbench, EXT = csv:   redis-benchmark --csv (its PING_MBULK line becomes the raw ping);
+  S = rawbench, EXT = csv:   redis-benchmark --csv (its PING_MBULK line: a raw-only row beside the
+                             probe's PING, which is the ping row's limit);
   S = python,   EXT = json:  python_tooz_bench.py --json;
   S = swift,    EXT = json:  tooz bench --json;
   EXT = failed:              that step failed; the file holds why.
@@ -29,7 +30,7 @@ NAME = re.compile(r"^r(\d+)\.([a-z]+)\.([a-z]+)\.([a-z]+)$")
 ROWS = {
     "redis": [
         ("ping", "round trip (PING)"),
-        ("ping_probe", "round trip (PING), C probe"),
+        ("ping_benchmark", "round trip (PING), redis-benchmark"),
         ("lock", "lock acquire + release"),
         ("lock_setdel", "lock cycle SET NX PX + DEL"),
         ("handoff", "hand-off (A releases → B holds)"),
@@ -73,9 +74,6 @@ def read_raw(path, backend):
                 continue
             item = json.loads(line)
             key = item["key"]
-            # redis: the ping row's limit is redis-benchmark's; the probe's own PING is a cross-check.
-            if backend == "redis" and key == "ping":
-                key = "ping_probe"
             rows[key] = {
                 "operation": item["operation"],
                 "iterations": item["iterations"],
@@ -96,9 +94,10 @@ def read_redis_benchmark(path):
             continue
         if header and fields[0] == "PING_MBULK":
             values = dict(zip(header, fields))
+            # A cross-check of the probe's PING (the ping row's limit, measured like the lock rows).
             return {
-                "ping": {
-                    "operation": "redis-benchmark -c 1 -P 1 PING_MBULK (p50; p95 in p95_us)",
+                "ping_benchmark": {
+                    "operation": "redis-benchmark -c 1 -P 1 PING_MBULK (its p50, in 1 µs steps)",
                     "median_us": float(values["p50_latency_ms"]) * 1000,
                     "p95_us": float(values["p95_latency_ms"]) * 1000,
                     "avg_us": float(values["avg_latency_ms"]) * 1000,
@@ -179,6 +178,8 @@ def fmt_us(value):
 def fmt_ratio(value):
     if value is None:
         return "–"
+    if value < 0.1:
+        return f"{value:.2g}"
     if value < 10:
         return f"{value:.2f}"
     if value < 100:
