@@ -57,6 +57,7 @@ ROWS = {
     "ipc": [
         ("ping", "ping (one System V call)"),
         ("lock", "lock acquire + release"),
+        ("lock_tooz", "lock cycle in tooz's layout (create, semop, remove)"),
         ("handoff", "hand-off (A releases → B holds)"),
         ("join", "group join"),
         ("members", "group members"),

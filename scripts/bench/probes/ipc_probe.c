@@ -9,6 +9,10 @@
  *            semaphore. (tooz's ipc driver does more per cycle: semget(IPC_CREAT|IPC_EXCL) or
  *            semget of the existing one, semctl(SETVAL) when it made it, semop, and at release
  *            semctl(IPC_RMID), as sysv_ipc's Semaphore(...).acquire() / remove().)
+ *   lock_tooz one cycle in tooz's layout, which swift-tooz keeps for compatibility: the
+ *            semaphore is made for the acquisition and removed at release: semget(IPC_CREAT |
+ *            IPC_EXCL) + semctl(SETVAL, 1) + semop(-1, SEM_UNDO) + semctl(IPC_RMID) (an
+ *            IPC_PRIVATE one here, so that no key of anyone else's can collide).
  *   handoff  A holds (value 0); B (a thread) blocks in semop(-1); after 20 ms A releases with
  *            semop(+1): timed from just before A's semop until B's returns.
  * ipc:// has no groups in tooz, so no join / members / leave rows.
@@ -25,6 +29,7 @@
 #include "probe_common.h"
 
 static int semid = -1;
+static volatile int cycle_semid = -1; /* lock_tooz's semaphore of the moment */
 
 static void remove_semaphore(void) {
     if (semid >= 0) semctl(semid, 0, IPC_RMID);
@@ -33,6 +38,7 @@ static void remove_semaphore(void) {
 
 static void on_signal(int sig) {
     if (semid >= 0) semctl(semid, 0, IPC_RMID);
+    if (cycle_semid >= 0) semctl(cycle_semid, 0, IPC_RMID);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -112,6 +118,20 @@ int main(int argc, char **argv) {
         if (i >= 0) samples[i] = probe_now_ns() - start;
     }
     probe_report("lock", "semop acquire + semop release", samples, n);
+
+    for (int i = -warmup; i < n; i++) {
+        long long start = probe_now_ns();
+        int id = semget(IPC_PRIVATE, 1, IPC_CREAT | IPC_EXCL | 0600);
+        if (id < 0) probe_die("semget");
+        cycle_semid = id;
+        if (semctl(id, 0, SETVAL, 1) < 0) probe_die("semctl(SETVAL)");
+        struct sembuf op = {0, -1, SEM_UNDO};
+        if (semop(id, &op, 1) < 0) probe_die("semop");
+        if (semctl(id, 0, IPC_RMID) < 0) probe_die("semctl(IPC_RMID)");
+        cycle_semid = -1;
+        if (i >= 0) samples[i] = probe_now_ns() - start;
+    }
+    probe_report("lock_tooz", "semget IPC_EXCL + SETVAL + semop + IPC_RMID", samples, n);
 
     int handoffs = n < 50 ? n : 50;
     pthread_t thread;
