@@ -180,7 +180,7 @@ def fmt_ratio(value):
     if value is None:
         return "–"
     if value < 0.1:
-        return f"{value:.2g}"
+        return f"{value:#.2g}"
     if value < 10:
         return f"{value:.2f}"
     if value < 100:
