@@ -1,45 +1,108 @@
 #!/usr/bin/env python3
 """Times Python tooz 9.1.0 on a backend URL, for docs/PERFORMANCE.md: the same operations
 `tooz bench` measures (uncontended lock acquire+release, contended hand-off, join/members/leave),
-reported as median and p90 in microseconds.
+reported as median and p90 in microseconds, and, for redis:// and zookeeper://, the round trip of
+the client library tooz sits on (redis-py's PING, kazoo's exists("/")), which is not a tooz call.
 
-Usage: $TOOZ_PYTHON scripts/bench/python_tooz_bench.py URL [ITERATIONS]
+Usage: $TOOZ_PYTHON scripts/bench/python_tooz_bench.py URL [ITERATIONS] [--json]
+
+--json prints one JSON object instead of the text table, in the shape of `tooz bench --json`:
+{"url": ..., "tool": "python-tooz", "tooz": "9.1.0", "results": [{"key", "operation",
+"supported", "iterations", "median_us", "p90_us"} or {"key", "operation", "supported": false,
+"reason"}]}. Keys: ping (the client's round trip), lock, handoff, join, members, leave.
+
+Median and p90 are computed as `tooz bench` computes them (p90: the sample at rank
+ceil(0.9 n) - 1). The lock row is preceded by min(10, n/10) untimed cycles and the membership
+rows by two, as in `tooz bench`.
 """
+import argparse
+import json
+import math
 import statistics
 import sys
 import threading
 import time
 import uuid
+from importlib import metadata
 
 from tooz import coordination
 
 
-def summary(name, samples):
-    samples = sorted(samples)
-    p90 = samples[min(len(samples) - 1, int(len(samples) * 0.9))]
-    print(f"{name:<32} {len(samples):>5} {statistics.median(samples) * 1e6:>12.1f} µs {p90 * 1e6:>12.1f} µs")
+def row(key, title, samples):
+    ordered = sorted(samples)
+    rank = min(max(math.ceil(len(ordered) * 0.9) - 1, 0), len(ordered) - 1)
+    return {
+        "key": key,
+        "operation": title,
+        "supported": True,
+        "iterations": len(ordered),
+        "median_us": round(statistics.median(ordered) * 1e6, 3),
+        "p90_us": round(ordered[rank] * 1e6, 3),
+    }
 
 
-def main():
-    url = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+def skipped(key, title, reason):
+    return {"key": key, "operation": title, "supported": False, "reason": reason}
+
+
+def print_row(result):
+    """The text output's line for one row (as before --json: no line for a missing client ping,
+    one line for all of the unsupported group rows)."""
+    if not result["supported"]:
+        if result["key"] == "join":
+            print(f"group operations: {result['reason']}")
+        return
+    print(
+        f"{result['operation']:<32} {result['iterations']:>5} {result['median_us']:>12.1f} µs {result['p90_us']:>12.1f} µs"
+    )
+
+
+def client_ping(url, coordinator):
+    """The round trip of the client library under tooz, or None where there is none."""
+    if url.startswith("redis"):
+        client = coordinator._client  # redis-py's Redis, made by tooz's driver
+        return "client round trip (redis-py PING)", client.ping
+    if url.startswith(("zookeeper", "kazoo")):
+        client = coordinator._coord  # kazoo's KazooClient, made by tooz's driver
+        return "client round trip (kazoo exists /)", lambda: client.exists("/")
+    return None
+
+
+def timed(count, operation, warmup=0):
+    for _ in range(warmup):
+        operation()
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        operation()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def measure(url, n, emit):
     a = coordination.get_coordinator(url, b"bench-a")
     b = coordination.get_coordinator(url, b"bench-b")
     a.start(start_heart=True)
     b.start(start_heart=True)
+    warmup = min(10, max(1, n // 10))
     try:
-        print(f"python tooz bench on {url}")
+        ping = client_ping(url, a)
+        if ping is None:
+            emit(skipped("ping", "client round trip", "no client library round trip for this backend"))
+        else:
+            title, operation = ping
+            emit(row("ping", title, timed(n, operation, warmup)))
+
         name = "bench-" + uuid.uuid4().hex
         lock = a.get_lock(name.encode())
         # sysv_ipc wheels without semtimedop refuse non-blocking acquires; a free lock does not block.
         blocking = url.startswith("ipc:")
-        samples = []
-        for _ in range(n):
-            start = time.perf_counter()
+
+        def cycle():
             lock.acquire(blocking=blocking) or sys.exit("lock unexpectedly busy")
             lock.release()
-            samples.append(time.perf_counter() - start)
-        summary("lock acquire + release", samples)
+
+        emit(row("lock", "lock acquire + release", timed(n, cycle, warmup)))
 
         # Hand-off: A holds, B blocks in acquire(); time from A's release to B holding.
         samples = []
@@ -61,31 +124,58 @@ def main():
             thread.join()
             lb.release()
             samples.append(got["t"] - released)
-        summary("lock hand-off, contended", samples)
+        emit(row("handoff", "lock hand-off, contended", samples))
 
+        titles = {"join": "group join", "members": "group members", "leave": "group leave"}
         try:
             group = ("bench-" + uuid.uuid4().hex).encode()
             a.create_group(group).get()
             joins, members, leaves = [], [], []
-            for _ in range(max(10, n // 2)):
+            for index in range(-2, max(10, n // 2)):
                 start = time.perf_counter()
                 a.join_group(group).get()
-                joins.append(time.perf_counter() - start)
-                start = time.perf_counter()
+                joined = time.perf_counter()
                 b.get_members(group).get()
-                members.append(time.perf_counter() - start)
-                start = time.perf_counter()
+                listed = time.perf_counter()
                 a.leave_group(group).get()
-                leaves.append(time.perf_counter() - start)
-            summary("group join", joins)
-            summary("group members", members)
-            summary("group leave", leaves)
+                left = time.perf_counter()
+                if index < 0:
+                    continue  # warm-up
+                joins.append(joined - start)
+                members.append(listed - joined)
+                leaves.append(left - listed)
+            emit(row("join", titles["join"], joins))
+            emit(row("members", titles["members"], members))
+            emit(row("leave", titles["leave"], leaves))
             a.delete_group(group).get()
         except Exception as error:  # noqa: BLE001 - ipc has no membership
-            print(f"group operations: not supported ({type(error).__name__})")
+            for key, title in titles.items():
+                emit(skipped(key, title, f"not supported ({type(error).__name__})"))
     finally:
         a.stop()
         b.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("url")
+    parser.add_argument("iterations", nargs="?", type=int, default=200)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text table")
+    args = parser.parse_args()
+    results = []
+    if args.json:
+        measure(args.url, args.iterations, results.append)
+        report = {
+            "url": args.url,
+            "tool": "python-tooz",
+            "tooz": metadata.version("tooz"),
+            "python": sys.version.split()[0],
+            "results": results,
+        }
+        print(json.dumps(report))
+    else:
+        print(f"python tooz bench on {args.url}")
+        measure(args.url, args.iterations, print_row)
 
 
 if __name__ == "__main__":
