@@ -165,16 +165,21 @@ extension Coordinator {
         let sentAt = grant.validFrom ?? started
         let leaseTTL = grant.ttl ?? ttl
         let ttlForMachine: Duration? = info.leaseKind == .ttl ? leaseTTL : nil
-        let machine = LeaseStateMachine(
-            sentAt: sentAt, ttl: ttlForMachine, margin: configuration.safetyMargin(for: leaseTTL),
-            refreshPeriod: leaseTTL * configuration.renewalFraction
-        )
+        let machine = LeaseStateMachine(sentAt: sentAt, ttl: ttlForMachine, timing: timing(for: leaseTTL))
         let lease = Lease(key: key, grant: grant, ttl: ttl, acquiredAt: sentAt, machine: machine, coordinator: self)
         register(lease)
         metrics.lockAcquired(key, waited: clock.now() - started)
         if case .leadership = key { metrics.leadershipChanged() }
         logger.debug("acquired", metadata: ["tooz_lock": "\(key)", "tooz_fencing_token": "\(grant.fencingToken)"])
         return lease
+    }
+
+    /// The timing of a lease with `ttl`: the configured lock or leader TTL's, derived once, or
+    /// derived now for another (a ZooKeeper session timeout, an explicit TTL).
+    private func timing(for ttl: Duration) -> LeaseTiming {
+        if ttl == lockTiming.ttl { return lockTiming }
+        if ttl == leaderTiming.ttl { return leaderTiming }
+        return LeaseTiming(ttl: ttl, configuration: configuration)
     }
 
     /// Runs `body` as a child task while `lease` is usable; cancels it when the lease is lost;

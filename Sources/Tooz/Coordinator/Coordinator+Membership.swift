@@ -15,10 +15,7 @@ extension Coordinator {
 
     /// Records a successful join: a new membership lease from `sentAt`, heartbeat scheduled.
     package func noteJoined(_ group: GroupID, capabilities: Capabilities, sentAt: Duration) {
-        let machine = LeaseStateMachine(
-            sentAt: sentAt, ttl: configuration.membershipTTL, margin: configuration.safetyMargin(for: configuration.membershipTTL),
-            refreshPeriod: configuration.heartbeatInterval
-        )
+        let machine = LeaseStateMachine(sentAt: sentAt, ttl: configuration.membershipTTL, timing: membershipTiming)
         let membership = Membership(group: group, capabilities: capabilities, machine: machine)
         let previous = state.withLock { state in
             defer { state.memberships[group] = membership }

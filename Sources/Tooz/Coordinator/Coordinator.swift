@@ -28,6 +28,10 @@ public final class Coordinator: Service, Sendable {
     package let clock: any ToozClock
     package let logger: Logger
     package let metrics: ToozMetrics
+    /// The timings of leases with the configured TTLs, derived once.
+    package let lockTiming: LeaseTiming
+    package let leaderTiming: LeaseTiming
+    package let membershipTiming: LeaseTiming
 
     package enum Phase: Sendable {
         case idle
@@ -88,6 +92,9 @@ public final class Coordinator: Service, Sendable {
         logger[metadataKey: "tooz_backend"] = "\(backend.info.name)"
         self.logger = logger
         self.metrics = ToozMetrics(backend: backend.info.name, factory: metricsFactory)
+        self.lockTiming = LeaseTiming(ttl: configuration.lockTTL, configuration: configuration)
+        self.leaderTiming = LeaseTiming(ttl: configuration.leaderTTL, configuration: configuration)
+        self.membershipTiming = LeaseTiming(ttl: configuration.membershipTTL, configuration: configuration)
     }
 
     /// What the backend can do and guarantees.

@@ -63,19 +63,26 @@ package struct LeaseStateMachine: Sendable, Equatable {
     /// When the refresh now in flight was sent; `nil` when none is.
     package private(set) var refreshSentAt: Duration?
     private let refreshPeriod: Duration
+    /// How long a refresh may go unanswered before the lease is `uncertain`: half a period.
+    package let answerWindow: Duration
 
     /// - Parameters:
     ///   - sentAt: when the acquire request that succeeded was sent.
     package init(sentAt: Duration, ttl: Duration?, margin: Duration, refreshPeriod: Duration) {
-        self.ttl = ttl
-        self.margin = margin
-        self.refreshPeriod = refreshPeriod
-        self.safeDeadline = ttl.map { sentAt + $0 - margin }
-        self.nextRefresh = sentAt + refreshPeriod
+        self.init(sentAt: sentAt, ttl: ttl, timing: LeaseTiming(margin: margin, refreshPeriod: refreshPeriod))
     }
 
-    /// How long a refresh may go unanswered before the lease is `uncertain`.
-    package var answerWindow: Duration { refreshPeriod / 2 }
+    /// - Parameters:
+    ///   - sentAt: when the acquire request that succeeded was sent.
+    ///   - ttl: the TTL the store applies; `nil` for a session lease.
+    package init(sentAt: Duration, ttl: Duration?, timing: LeaseTiming) {
+        self.ttl = ttl
+        self.margin = timing.margin
+        self.refreshPeriod = timing.refreshPeriod
+        self.answerWindow = timing.answerWindow
+        self.safeDeadline = ttl.map { sentAt + $0 - timing.margin }
+        self.nextRefresh = sentAt + timing.refreshPeriod
+    }
 
     /// Marks a refresh as sent when one is due and none is in flight. Returns whether to send it.
     package mutating func startRefreshIfDue(now: Duration) -> Bool {
