@@ -137,13 +137,16 @@ extension Coordinator {
 
     /// Waits for `run()`, calls the backend, and wraps foreign errors.
     /// Runs on the backend's executor (see ``Coordinator/taskExecutor``).
-    package func call<T>(_ what: String, _ operation: (any CoordinationBackend) async throws -> T) async throws -> T {
+    package func call<T>(
+        _ what: @autoclosure () -> String, _ operation: (any CoordinationBackend) async throws -> T
+    ) async throws -> T {
         try await withTaskExecutorPreference(backend.taskExecutor) {
             try await waitUntilRunning()
             do {
                 return try await operation(backend)
             } catch {
-                throw ToozError.wrap(error, "could not \(what) on the \(info.name) backend")
+                // Described only on failure: building the text costs more than a local call.
+                throw ToozError.wrap(error, "could not \(what()) on the \(info.name) backend")
             }
         }
     }

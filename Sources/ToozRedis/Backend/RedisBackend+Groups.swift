@@ -78,6 +78,26 @@ extension RedisBackend {
         }
     }
 
+    /// The live member ids in one script, without reading or decoding capabilities.
+    public func memberNames(of group: GroupID) async throws -> Set<MemberID> {
+        if notifications.hasGroupListeners { _ = await notifications.ensureSubscribed(using: client) }
+        let script = RedisScripts.memberNames
+        let caller: String = beatingMember()?.rawValue ?? ""
+        let reply = try await client.evaluate(script, keys: [keys.group(group)], arguments: [keys.beatPrefix, caller])
+        if case .integer(-1) = reply { throw ToozError.groupNotCreated(group) }
+        guard case .array(.some(let names)) = reply else {
+            throw ToozError(.backendError, "\(client.target) returned an unexpected reply to script \(script.name)")
+        }
+        var members: Set<MemberID> = []
+        for name in names {
+            guard let name = name.string else {
+                throw ToozError(.backendError, "group \(group) has a member id that is not a string")
+            }
+            members.insert(MemberID(name))
+        }
+        return members
+    }
+
     public func members(of group: GroupID) async throws -> [MemberID: Capabilities] {
         if notifications.hasGroupListeners { _ = await notifications.ensureSubscribed(using: client) }
         let script = RedisScripts.members

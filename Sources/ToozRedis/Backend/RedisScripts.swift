@@ -73,6 +73,25 @@ enum RedisScripts {
         return live
         """)
 
+    /// KEYS: group. ARGV: beat-key prefix, the caller's own member id. ``members`` without the
+    /// capabilities: the live member ids only, pruned the same way; -1 when there is no such group.
+    static let memberNames = RedisScript(name: "member_names", source: """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+        local all = redis.call('HKEYS', KEYS[1])
+        local live = {}
+        for i = 1, #all do
+          local member = all[i]
+          if member ~= '__created__' then
+            if member == ARGV[2] or redis.call('EXISTS', ARGV[1] .. member) == 1 then
+              live[#live + 1] = member
+            else
+              redis.call('HDEL', KEYS[1], member)
+            end
+          end
+        end
+        return live
+        """)
+
     /// KEYS: group. ARGV: member. The capabilities; -1 no such group; -2 not a member.
     static let capabilities = RedisScript(name: "capabilities", source: """
         if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
@@ -133,7 +152,7 @@ enum RedisScripts {
         """)
 
     static let all: [RedisScript] = [
-        createGroup, deleteGroup, join, leave, members, capabilities, updateCapabilities,
+        createGroup, deleteGroup, join, leave, members, memberNames, capabilities, updateCapabilities,
         acquire, refresh, release, breakLock,
     ]
 }
