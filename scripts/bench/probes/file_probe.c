@@ -48,38 +48,18 @@ static void lock_cycle(void) {
 }
 
 /* The hand-off's waiter. */
-static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int state; /* 1 go, 2 about to block, 3 done, -1 stop */
-static long long acquired_at;
-
-static void set_state(int value) {
-    pthread_mutex_lock(&mutex);
-    state = value;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&mutex);
-}
-
-static int wait_state(int a, int b) {
-    pthread_mutex_lock(&mutex);
-    while (state != a && state != b) pthread_cond_wait(&cond, &mutex);
-    int value = state;
-    pthread_mutex_unlock(&mutex);
-    return value;
-}
-
 static void *waiter(void *arg) {
     (void)arg;
     for (;;) {
-        if (wait_state(1, -1) == -1) break;
+        if (probe_wait_state(1, -1) == -1) break;
         int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) probe_die("open");
-        set_state(2);
+        probe_set_state(2);
         ofd_lock(fd, F_WRLCK, 1);
-        acquired_at = probe_now_ns();
+        probe_acquired_at = probe_now_ns();
         ofd_lock(fd, F_UNLCK, 0);
         close(fd);
-        set_state(3);
+        probe_set_state(3);
     }
     return NULL;
 }
@@ -155,16 +135,16 @@ int main(int argc, char **argv) {
     if (holder < 0) probe_die("open");
     for (int i = 0; i < handoffs; i++) {
         ofd_lock(holder, F_WRLCK, 0);
-        set_state(1);
-        wait_state(2, 2);
+        probe_set_state(1);
+        probe_wait_state(2, 2);
         struct timespec pause = {0, 20 * 1000 * 1000};
         nanosleep(&pause, NULL);
         long long released = probe_now_ns();
         ofd_lock(holder, F_UNLCK, 0);
-        wait_state(3, 3);
-        samples[i] = acquired_at - released;
+        probe_wait_state(3, 3);
+        samples[i] = probe_acquired_at - released;
     }
-    set_state(-1);
+    probe_set_state(-1);
     pthread_join(thread, NULL);
     close(holder);
     probe_report("handoff", "F_OFD_SETLK unlock -> blocked F_OFD_SETLKW returns", samples, handoffs);

@@ -52,35 +52,15 @@ static void sem_add(int delta) {
 }
 
 /* The hand-off's waiter. */
-static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int state; /* 1 go, 2 about to block, 3 done, -1 stop */
-static long long acquired_at;
-
-static void set_state(int value) {
-    pthread_mutex_lock(&mutex);
-    state = value;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&mutex);
-}
-
-static int wait_state(int a, int b) {
-    pthread_mutex_lock(&mutex);
-    while (state != a && state != b) pthread_cond_wait(&cond, &mutex);
-    int value = state;
-    pthread_mutex_unlock(&mutex);
-    return value;
-}
-
 static void *waiter(void *arg) {
     (void)arg;
     for (;;) {
-        if (wait_state(1, -1) == -1) break;
-        set_state(2);
+        if (probe_wait_state(1, -1) == -1) break;
+        probe_set_state(2);
         sem_add(-1);
-        acquired_at = probe_now_ns();
+        probe_acquired_at = probe_now_ns();
         sem_add(+1);
-        set_state(3);
+        probe_set_state(3);
     }
     return NULL;
 }
@@ -138,16 +118,16 @@ int main(int argc, char **argv) {
     if (pthread_create(&thread, NULL, waiter, NULL) != 0) probe_die("pthread_create");
     for (int i = 0; i < handoffs; i++) {
         sem_add(-1);
-        set_state(1);
-        wait_state(2, 2);
+        probe_set_state(1);
+        probe_wait_state(2, 2);
         struct timespec pause = {0, 20 * 1000 * 1000};
         nanosleep(&pause, NULL);
         long long released = probe_now_ns();
         sem_add(+1);
-        wait_state(3, 3);
-        samples[i] = acquired_at - released;
+        probe_wait_state(3, 3);
+        samples[i] = probe_acquired_at - released;
     }
-    set_state(-1);
+    probe_set_state(-1);
     pthread_join(thread, NULL);
     probe_report("handoff", "semop release -> blocked semop returns", samples, handoffs);
     return 0;

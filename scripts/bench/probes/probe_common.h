@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <math.h>
+#include <pthread.h>
 
 static inline long long probe_now_ns(void) {
     struct timespec ts;
@@ -39,6 +40,30 @@ static void probe_report(const char *key, const char *operation, long long *samp
 static void probe_die(const char *what) {
     perror(what);
     exit(1);
+}
+
+/* The hand-off handshake between a probe's main thread and its waiter thread. Steps: 0 the
+ * waiter is idle, 1 go, 2 the waiter is about to block (or blocks), 3 it holds the lock and has
+ * set probe_acquired_at, -1 stop; a probe may use others before its waiter starts. */
+static pthread_mutex_t probe_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t probe_cond = PTHREAD_COND_INITIALIZER;
+static int probe_state;
+static long long probe_acquired_at;
+
+static void probe_set_state(int value) {
+    pthread_mutex_lock(&probe_mutex);
+    probe_state = value;
+    pthread_cond_broadcast(&probe_cond);
+    pthread_mutex_unlock(&probe_mutex);
+}
+
+/* Waits until the state is `a` or `b` and returns it. */
+static int probe_wait_state(int a, int b) {
+    pthread_mutex_lock(&probe_mutex);
+    while (probe_state != a && probe_state != b) pthread_cond_wait(&probe_cond, &probe_mutex);
+    int value = probe_state;
+    pthread_mutex_unlock(&probe_mutex);
+    return value;
 }
 
 #endif

@@ -207,47 +207,27 @@ static char lock_key[128], channel[128], group_key[128];
 static char release_sha[64], publish_sha[64];
 
 /* The hand-off's waiter. */
-static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int state; /* 0 idle, 1 go, 2 waiting, 3 done, -1 stop */
-static long long acquired_at;
-
-static void set_state(int value) {
-    pthread_mutex_lock(&mutex);
-    state = value;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&mutex);
-}
-
-static int wait_state(int a, int b) {
-    pthread_mutex_lock(&mutex);
-    while (state != a && state != b) pthread_cond_wait(&cond, &mutex);
-    int value = state;
-    pthread_mutex_unlock(&mutex);
-    return value;
-}
-
 static void *waiter(void *arg) {
     (void)arg;
     conn_t *cmd = conn_open();
     conn_t *sub = conn_open();
     reply_t r = CALL(sub, "SUBSCRIBE", channel);
     expect(&r, '*', 3, "SUBSCRIBE");
-    set_state(0);
+    probe_set_state(0);
     for (;;) {
-        if (wait_state(1, -1) == -1) break;
+        if (probe_wait_state(1, -1) == -1) break;
         r = CALL(cmd, "SET", lock_key, "token-b", "NX", "PX", "30000");
         expect(&r, '$', -1, "SET NX (the waiter's first try)");
-        set_state(2);
+        probe_set_state(2);
         read_reply(sub, &r); /* the release's message */
         expect(&r, '*', 3, "message");
         r = CALL(cmd, "SET", lock_key, "token-b", "NX", "PX", "30000");
         long long now = probe_now_ns();
         expect(&r, '+', 0, "SET NX (the waiter's acquisition)");
-        acquired_at = now;
+        probe_acquired_at = now;
         r = CALL(cmd, "EVALSHA", release_sha, "1", lock_key, "token-b");
         expect(&r, ':', 1, "release (the waiter's)");
-        set_state(3);
+        probe_set_state(3);
     }
     close(cmd->fd);
     close(sub->fd);
@@ -314,24 +294,24 @@ int main(int argc, char **argv) {
 
     /* handoff */
     int handoffs = n < 50 ? n : 50;
-    state = -2;
+    probe_state = -2;
     pthread_t thread;
     if (pthread_create(&thread, NULL, waiter, NULL) != 0) probe_die("pthread_create");
-    wait_state(0, 0);
+    probe_wait_state(0, 0);
     for (int i = 0; i < handoffs; i++) {
         r = CALL(c, "SET", lock_key, "token-a", "NX", "PX", "30000");
         expect(&r, '+', 0, "SET NX (the holder's)");
-        set_state(1);
-        wait_state(2, 2);
+        probe_set_state(1);
+        probe_wait_state(2, 2);
         struct timespec pause = {0, 20 * 1000 * 1000};
         nanosleep(&pause, NULL);
         long long released = probe_now_ns();
         r = CALL(c, "EVALSHA", publish_sha, "2", lock_key, channel, "token-a");
         expect(&r, ':', 1, "release + publish");
-        wait_state(3, 3);
-        samples[i] = acquired_at - released;
+        probe_wait_state(3, 3);
+        samples[i] = probe_acquired_at - released;
     }
-    set_state(-1);
+    probe_set_state(-1);
     pthread_join(thread, NULL);
     probe_report("handoff", "release+PUBLISH script -> message -> SET NX PX", samples, handoffs);
 
