@@ -80,41 +80,44 @@ extension RedisBackend {
 
     /// The live member ids in one script, without reading or decoding capabilities.
     public func memberNames(of group: GroupID) async throws -> Set<MemberID> {
-        if notifications.hasGroupListeners { _ = await notifications.ensureSubscribed(using: client) }
-        let script = RedisScripts.memberNames
-        let caller: String = beatingMember()?.rawValue ?? ""
-        let reply = try await client.evaluate(script, keys: [keys.group(group)], arguments: [keys.beatPrefix, caller])
-        if case .integer(-1) = reply { throw ToozError.groupNotCreated(group) }
-        guard case .array(.some(let names)) = reply else {
-            throw ToozError(.backendError, "\(client.target) returned an unexpected reply to script \(script.name)")
-        }
         var members: Set<MemberID> = []
-        for name in names {
-            guard let name = name.string else {
-                throw ToozError(.backendError, "group \(group) has a member id that is not a string")
-            }
-            members.insert(MemberID(name))
+        for name in try await liveMembers(of: group, namesOnly: true) {
+            members.insert(try memberID(name, in: group))
         }
         return members
     }
 
     public func members(of group: GroupID) async throws -> [MemberID: Capabilities] {
+        let flat = try await liveMembers(of: group, namesOnly: false)
+        var members: [MemberID: Capabilities] = [:]
+        for index in stride(from: 0, to: flat.count, by: 2) {
+            let member = try memberID(flat[index], in: group)
+            members[member] = try decodeCapabilities(flat[index + 1], of: member, in: group)
+        }
+        return members
+    }
+
+    /// Runs the members script, which prunes members whose beat is gone (never the caller), and
+    /// returns its flat reply: names, or name and capabilities pairs.
+    private func liveMembers(of group: GroupID, namesOnly: Bool) async throws -> [RESPValue] {
         if notifications.hasGroupListeners { _ = await notifications.ensureSubscribed(using: client) }
         let script = RedisScripts.members
         let caller: String = beatingMember()?.rawValue ?? ""
-        let reply = try await client.evaluate(script, keys: [keys.group(group)], arguments: [keys.beatPrefix, caller])
+        let reply = try await client.evaluate(
+            script, keys: [keys.group(group)], arguments: [keys.beatPrefix, caller, namesOnly ? "1" : "0"]
+        )
         if case .integer(-1) = reply { throw ToozError.groupNotCreated(group) }
-        guard case .array(.some(let flat)) = reply, flat.count.isMultiple(of: 2) else {
+        guard case .array(.some(let flat)) = reply, namesOnly || flat.count.isMultiple(of: 2) else {
             throw ToozError(.backendError, "\(client.target) returned an unexpected reply to script \(script.name)")
         }
-        var members: [MemberID: Capabilities] = [:]
-        for index in stride(from: 0, to: flat.count, by: 2) {
-            guard let name = flat[index].string else {
-                throw ToozError(.backendError, "group \(group) has a member id that is not a string")
-            }
-            members[MemberID(name)] = try decodeCapabilities(flat[index + 1], of: MemberID(name), in: group)
+        return flat
+    }
+
+    private func memberID(_ value: RESPValue, in group: GroupID) throws(ToozError) -> MemberID {
+        guard let name = value.string else {
+            throw ToozError(.backendError, "group \(group) has a member id that is not a string")
         }
-        return members
+        return MemberID(name)
     }
 
     public func capabilities(of member: MemberID, in group: GroupID) async throws -> Capabilities {

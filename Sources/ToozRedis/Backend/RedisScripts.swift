@@ -51,39 +51,22 @@ enum RedisScripts {
         return 1
         """)
 
-    /// KEYS: group. ARGV: beat key prefix, the caller's member id (never pruned, as in tooz).
-    /// The live members and their capabilities as a flat [member, caps, ...] list, after
-    /// removing members whose beat key is gone (tooz prunes the same way in `get_members`);
-    /// -1 when there is no such group.
+    /// KEYS: group. ARGV: beat key prefix, the caller's member id (never pruned, as in tooz),
+    /// `1` for names only. The live members as a flat [member, caps, ...] list, or [member, ...]
+    /// for names only (`HKEYS`: no capabilities read), after removing members whose beat key is
+    /// gone (tooz prunes the same way in `get_members`); -1 when there is no such group.
     static let members = RedisScript(name: "members", source: """
         if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-        local all = redis.call('HGETALL', KEYS[1])
+        local names_only = ARGV[3] == '1'
+        local all = redis.call(names_only and 'HKEYS' or 'HGETALL', KEYS[1])
+        local step = names_only and 1 or 2
         local live = {}
-        for i = 1, #all, 2 do
+        for i = 1, #all, step do
           local member = all[i]
           if member ~= '__created__' then
             if member == ARGV[2] or redis.call('EXISTS', ARGV[1] .. member) == 1 then
               live[#live + 1] = member
-              live[#live + 1] = all[i + 1]
-            else
-              redis.call('HDEL', KEYS[1], member)
-            end
-          end
-        end
-        return live
-        """)
-
-    /// KEYS: group. ARGV: beat-key prefix, the caller's own member id. ``members`` without the
-    /// capabilities: the live member ids only, pruned the same way; -1 when there is no such group.
-    static let memberNames = RedisScript(name: "member_names", source: """
-        if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-        local all = redis.call('HKEYS', KEYS[1])
-        local live = {}
-        for i = 1, #all do
-          local member = all[i]
-          if member ~= '__created__' then
-            if member == ARGV[2] or redis.call('EXISTS', ARGV[1] .. member) == 1 then
-              live[#live + 1] = member
+              if not names_only then live[#live + 1] = all[i + 1] end
             else
               redis.call('HDEL', KEYS[1], member)
             end
@@ -152,7 +135,7 @@ enum RedisScripts {
         """)
 
     static let all: [RedisScript] = [
-        createGroup, deleteGroup, join, leave, members, memberNames, capabilities, updateCapabilities,
+        createGroup, deleteGroup, join, leave, members, capabilities, updateCapabilities,
         acquire, refresh, release, breakLock,
     ]
 }
