@@ -11,10 +11,13 @@ is_ci() {
     esac
 }
 
-log() { printf '[scripts/test] %s\n' "$*" >&2; }
-warn() { printf '[scripts/test] WARNING: %s\n' "$*" >&2; }
+# Messages carry the name of the script that sourced this file (TOOZ_LOG_PREFIX, set before
+# sourcing; scripts/test by default).
+TOOZ_LOG_PREFIX=${TOOZ_LOG_PREFIX:-scripts/test}
+log() { printf '[%s] %s\n' "$TOOZ_LOG_PREFIX" "$*" >&2; }
+warn() { printf '[%s] WARNING: %s\n' "$TOOZ_LOG_PREFIX" "$*" >&2; }
 die() {
-    printf '[scripts/test] ERROR: %s\n' "$*" >&2
+    printf '[%s] ERROR: %s\n' "$TOOZ_LOG_PREFIX" "$*" >&2
     exit 1
 }
 
