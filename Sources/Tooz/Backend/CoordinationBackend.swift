@@ -18,7 +18,8 @@
 /// backend does not declare may throw `notImplemented`; the conformance suite fails a backend
 /// that declares a feature and throws it.
 public protocol CoordinationBackend: Sendable {
-    /// What the backend can do and guarantees.
+    /// What the backend can do and guarantees. It must not change while the backend exists:
+    /// the coordinator reads it once.
     var info: BackendInfo { get }
 
     /// Opens connections or files. Called once by ``Coordinator/run()`` before anything else,

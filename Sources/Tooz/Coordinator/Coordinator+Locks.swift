@@ -126,15 +126,17 @@ extension Coordinator {
 
     /// Takes `key`, waiting as `wait` allows.
     package func acquire(_ key: LockKey, wait: LockWait, ttl: Duration) async throws -> Lease {
-        try await withTaskExecutorPreference(backend.taskExecutor) {
+        // Without an executor of its own (local backends) there is nowhere better to run.
+        guard let executor = backend.taskExecutor else { return try await acquireHere(key, wait: wait, ttl: ttl) }
+        return try await withTaskExecutorPreference(executor) {
             try await acquireHere(key, wait: wait, ttl: ttl)
         }
     }
 
     private func acquireHere(_ key: LockKey, wait: LockWait, ttl: Duration) async throws -> Lease {
         try await waitUntilRunning()
-        let held = HeldLock(coordinator: ObjectIdentifier(self), key: key)
-        if Coordinator.heldLocks.contains(held) {
+        let heldHere = Coordinator.heldLocks
+        if !heldHere.isEmpty, heldHere.contains(HeldLock(coordinator: ObjectIdentifier(self), key: key)) {
             throw ToozError(.lockAlreadyHeld, "this task already holds the \(key); locks are not re-entrant")
         }
         let started = clock.now()
@@ -168,7 +170,7 @@ extension Coordinator {
         let machine = LeaseStateMachine(sentAt: sentAt, ttl: ttlForMachine, timing: timing(for: leaseTTL))
         let lease = Lease(key: key, grant: grant, ttl: ttl, acquiredAt: sentAt, machine: machine, coordinator: self)
         register(lease)
-        metrics.lockAcquired(key, waited: clock.now() - started)
+        metrics.lockAcquired(key, startedAt: started, clock: clock)
         if case .leadership = key { metrics.leadershipChanged() }
         logger.debug("acquired", metadata: ["tooz_lock": "\(key)", "tooz_fencing_token": "\(grant.fencingToken)"])
         return lease

@@ -17,13 +17,18 @@ extension Coordinator {
     package func noteJoined(_ group: GroupID, capabilities: Capabilities, sentAt: Duration) {
         let machine = LeaseStateMachine(sentAt: sentAt, ttl: configuration.membershipTTL, timing: membershipTiming)
         let membership = Membership(group: group, capabilities: capabilities, machine: machine)
-        let previous = state.withLock { state in
+        // As in register(_:): the renewal loop is woken only when it would sleep past this
+        // membership's first tick; a join or leave in a loop should not cost a timer each.
+        let (previous, mustWake) = state.withLock { state in
             defer { state.memberships[group] = membership }
-            return state.memberships[group]
+            let mustWake = state.renewalWakeUpAt.map { scheduled in
+                machine.nextWakeUp.map { $0 < scheduled } ?? false
+            } ?? true
+            return (state.memberships[group], mustWake)
         }
         previous?.update { $0.released() }
         membershipsChanged.notifyAll()
-        leasesChanged.notifyAll()
+        if mustWake { leasesChanged.notifyAll() }
     }
 
     /// Forgets the membership of `group` after a leave.

@@ -135,7 +135,8 @@ extension Coordinator {
     package func release(_ lease: Lease) async throws -> Bool {
         let registered = state.withLock { $0.leases[ObjectIdentifier(lease)] != nil }
         guard registered else { return false }
-        return try await withTaskExecutorPreference(backend.taskExecutor) { try await releaseOnBackend(lease) }
+        guard let executor = backend.taskExecutor else { return try await releaseOnBackend(lease) }
+        return try await withTaskExecutorPreference(executor) { try await releaseOnBackend(lease) }
     }
 
     package func releaseOnBackend(_ lease: Lease) async throws -> Bool {
@@ -145,7 +146,7 @@ extension Coordinator {
             if lease.update({ $0.released() }) != nil, wasUsable {
                 if case .leadership = lease.key { metrics.leadershipChanged() }
             }
-            metrics.lockHeld(lease, for: clock.now() - lease.acquiredAt)
+            metrics.lockHeld(lease, clock: clock)
         }
         do {
             return try await backend.release(lease.key, grant: lease.grant)

@@ -82,23 +82,26 @@ public final class Coordinator: Service, Sendable {
         logger: Logger = Logger(label: "tooz", factory: { _ in SwiftLogNoOpLogHandler() }),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) throws(ToozError) {
-        try backend.info.nameRules.validate(member.rawValue, as: .member)
+        let info = backend.info
+        try info.nameRules.validate(member.rawValue, as: .member)
         self.backend = backend
+        self.info = info
         self.member = member
         self.configuration = configuration
         self.clock = clock
         var logger = logger
         logger[metadataKey: "tooz_member_id"] = "\(member.rawValue)"
-        logger[metadataKey: "tooz_backend"] = "\(backend.info.name)"
+        logger[metadataKey: "tooz_backend"] = "\(info.name)"
         self.logger = logger
-        self.metrics = ToozMetrics(backend: backend.info.name, factory: metricsFactory)
+        self.metrics = ToozMetrics(backend: info.name, factory: metricsFactory)
         self.lockTiming = LeaseTiming(ttl: configuration.lockTTL, configuration: configuration)
         self.leaderTiming = LeaseTiming(ttl: configuration.leaderTTL, configuration: configuration)
         self.membershipTiming = LeaseTiming(ttl: configuration.membershipTTL, configuration: configuration)
     }
 
-    /// What the backend can do and guarantees.
-    public var info: BackendInfo { backend.info }
+    /// What the backend can do and guarantees, read once when the coordinator is made: every
+    /// operation consults it, and a backend may build it anew on each read.
+    public let info: BackendInfo
 
     /// Where the backend does its I/O (a SwiftNIO event loop), or `nil` for backends without
     /// one. The coordinator's own operations and loops already run there; a caller that makes

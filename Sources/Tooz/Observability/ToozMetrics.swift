@@ -20,10 +20,14 @@ package struct ToozMetrics: Sendable {
     private let heartbeatsOK: Counter
     private let heartbeatsFailed: Counter
     private let rejoins: Counter
+    /// Whether a real factory is bootstrapped: without one the timers record nothing, and the
+    /// clock readings they need are skipped (a lock cycle on ipc:// is a few microseconds).
+    private let recordsTimes: Bool
 
     package init(backend: String, factory: any MetricsFactory) {
         self.backend = backend
         self.factory = factory
+        self.recordsTimes = !(factory is NOOPMetricsHandler)
         let dimensions = [("backend", backend)]
         lockWait = Metrics.Timer(label: "tooz_lock_wait_seconds", dimensions: dimensions, factory: factory)
         lockHold = Metrics.Timer(label: "tooz_lock_hold_seconds", dimensions: dimensions, factory: factory)
@@ -51,9 +55,15 @@ package struct ToozMetrics: Sendable {
         ).increment()
     }
 
-    func lockAcquired(_ key: LockKey, waited: Duration) { lockWait.record(waited) }
+    /// Records the wait of an acquisition that started at `started` on `clock`.
+    func lockAcquired(_ key: LockKey, startedAt started: Duration, clock: any ToozClock) {
+        if recordsTimes { lockWait.record(clock.now() - started) }
+    }
     func lockBusy(_ key: LockKey) { lockBusyCount.increment() }
-    func lockHeld(_ lease: Lease, for duration: Duration) { lockHold.record(duration) }
+    /// Records how long `lease` was held, until now on `clock`.
+    func lockHeld(_ lease: Lease, clock: any ToozClock) {
+        if recordsTimes { lockHold.record(clock.now() - lease.acquiredAt) }
+    }
     func renewal(succeeded: Bool) { (succeeded ? renewalsOK : renewalsFailed).increment() }
     func leadershipChanged() { leadershipChanges.increment() }
 

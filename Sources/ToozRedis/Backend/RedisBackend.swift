@@ -38,21 +38,21 @@ public final class RedisBackend: CoordinationBackend {
         self.logger = logger
     }
 
-    public var info: BackendInfo {
-        BackendInfo(
-            name: "redis",
-            features: .all,
-            fencing: .failoverUnsafe,
-            // Client tracking pushes changes by anyone (pub/sub from swift-tooz members on Redis < 6).
-            eventDelivery: .pushed,
-            leaseKind: .ttl,
-            characteristics: [.distributedAcrossThreads, .distributedAcrossProcesses, .distributedAcrossHosts, .causal],
-            // Keys are binary-safe; the limit keeps one name far below a request's size.
-            // `__created__` is the hash field that marks a group as created in tooz's layout.
-            nameRules: NameRules(maximumLength: 1024, reserved: [.member: [RedisKeys.createdField]]),
-            maximumCapabilitiesSize: 1 << 20
-        )
-    }
+    public var info: BackendInfo { Self.staticInfo }
+
+    private static let staticInfo = BackendInfo(
+        name: "redis",
+        features: .all,
+        fencing: .failoverUnsafe,
+        // Client tracking pushes changes by anyone (pub/sub from swift-tooz members on Redis < 6).
+        eventDelivery: .pushed,
+        leaseKind: .ttl,
+        characteristics: [.distributedAcrossThreads, .distributedAcrossProcesses, .distributedAcrossHosts, .causal],
+        // Keys are binary-safe; the limit keeps one name far below a request's size.
+        // `__created__` is the hash field that marks a group as created in tooz's layout.
+        nameRules: NameRules(maximumLength: 1024, reserved: [.member: [RedisKeys.createdField]]),
+        maximumCapabilitiesSize: 1 << 20
+    )
 
     // MARK: Lifecycle
 

@@ -112,7 +112,11 @@ package final class RedisClient: Sendable {
         arguments: [any RESPBulkConvertible],
         after prelude: [RedisCommand]
     ) async throws -> (prelude: [RESPValue], script: RESPValue) {
-        let tail: [any RESPBulkConvertible] = [keys.count] + keys.map { $0 as any RESPBulkConvertible } + arguments
+        var tail: [any RESPBulkConvertible] = []
+        tail.reserveCapacity(1 + keys.count + arguments.count)
+        tail.append(keys.count)
+        for key in keys { tail.append(key) }
+        tail.append(contentsOf: arguments)
         let evalsha = RedisCommand("EVALSHA", arguments: [script.sha1] + tail)
         var preludeReplies: [RESPValue] = []
         var reply: RESPValue

@@ -29,17 +29,27 @@ package struct RedisCommand: Sendable {
 
     /// Encodes `name` and `arguments`; see ``init(_:_:)``.
     package init(_ name: String, arguments: [any RESPBulkConvertible]) {
-        let words = name.split(separator: " ", omittingEmptySubsequences: true)
-        precondition(!words.isEmpty, "a Redis command needs a name")
+        // Most requests are a few short keys and values: one allocation up front, not several
+        // regrowths while encoding.
         var buffer = ByteBuffer()
-        RESPEncoder.writeHeader(UInt8(ascii: "*"), words.count + arguments.count, into: &buffer)
-        for word in words {
-            word.writeRESPBulkString(into: &buffer)
+        buffer.reserveCapacity(128)
+        if !name.utf8.contains(UInt8(ascii: " ")) {
+            precondition(!name.isEmpty, "a Redis command needs a name")
+            RESPEncoder.writeHeader(UInt8(ascii: "*"), 1 + arguments.count, into: &buffer)
+            name.writeRESPBulkString(into: &buffer)
+            self.name = name
+        } else {
+            let words = name.split(separator: " ", omittingEmptySubsequences: true)
+            precondition(!words.isEmpty, "a Redis command needs a name")
+            RESPEncoder.writeHeader(UInt8(ascii: "*"), words.count + arguments.count, into: &buffer)
+            for word in words {
+                word.writeRESPBulkString(into: &buffer)
+            }
+            self.name = words.joined(separator: " ")
         }
         for argument in arguments {
             argument.writeRESPBulkString(into: &buffer)
         }
-        self.name = words.count == 1 ? String(words[0]) : words.joined(separator: " ")
         self.encoded = buffer
     }
 }

@@ -61,7 +61,9 @@ public final class ZooKeeperBackend: CoordinationBackend {
         self.taskExecutor = EventLoopTaskExecutor(eventLoop: eventLoop)
     }
 
-    public var info: BackendInfo {
+    public var info: BackendInfo { Self.staticInfo }
+
+    private static let staticInfo: BackendInfo = {
         var forbidden: Set<Character> = ["/", "\0"]
         // ZooKeeper refuses control characters in paths.
         for value in UInt8(1)...0x1F {
@@ -90,7 +92,7 @@ public final class ZooKeeperBackend: CoordinationBackend {
             // A request must fit the server's jute.maxbuffer (1 MiB) with its path and ACL.
             maximumCapabilitiesSize: 1_000_000
         )
-    }
+    }()
 
     // MARK: Lifecycle
 
