@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ToozBackends", targets: ["ToozBackends"]),
         .library(name: "ToozRedis", targets: ["ToozRedis"]),
         .library(name: "ToozZooKeeper", targets: ["ToozZooKeeper"]),
+        .library(name: "ToozMemcached", targets: ["ToozMemcached"]),
         .executable(name: "tooz", targets: ["ToozCLI"]),
     ],
     dependencies: [
@@ -74,6 +75,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The memcached:// backend: a meta-protocol memcached client over SwiftNIO.
+        .target(
+            name: "ToozMemcached",
+            dependencies: [
+                "Tooz",
+                "ToozNIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
         .target(
             name: "ToozBackends",
@@ -120,6 +134,19 @@ let package = Package(
             name: "ToozServerTestSupport",
             dependencies: ["ToozRedis", "ToozZooKeeper", "ToozTestKit"],
             path: "Tests/ToozServerTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ToozMemcachedTests",
+            dependencies: [
+                "ToozMemcached",
+                "ToozServerTestSupport",
+                "ToozTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,194 @@
+import Logging
+import NIOCore
+import Tooz
+
+/// The channel handler of a memcached connection: it writes requests, decodes replies, and
+/// carries out what ``MemcachedConnectionStateMachine`` decides.
+///
+/// It is the last handler of the pipeline (after TLS, if any) and lives on the channel's event
+/// loop; ``MemcachedConnection`` reaches it through `NIOLoopBound`. Replies are decoded in place
+/// with a ``MemcachedDecoder``, so a decoding error is handled here, once. A `close` travelling
+/// through the pipeline fails every pending request before the channel goes, and the end of the
+/// channel fails whatever is left.
+final class MemcachedChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    typealias StateMachine = MemcachedConnectionStateMachine<MemcachedReplySlot>
+
+    /// One request to write.
+    struct Outgoing {
+        var bytes: ByteBuffer
+        var request: StateMachine.Request
+    }
+
+    private var stateMachine: StateMachine
+    private var decoder: NIOSingleStepByteToMessageProcessor<MemcachedDecoder>
+    private var context: ChannelHandlerContext?
+    private var timer: Scheduled<Void>?
+    private var onClose: (@Sendable () -> Void)?
+    /// Whether ``onClose`` may be called: only once the connection was handed to its owner.
+    private var closeNotificationArmed = false
+    private var isInactive = false
+    private let logger: Logger
+
+    init(endpoint: String, decoderLimits: MemcachedDecoder.Limits, logger: Logger, onClose: (@Sendable () -> Void)?) {
+        self.stateMachine = StateMachine(endpoint: endpoint)
+        self.decoder = NIOSingleStepByteToMessageProcessor(MemcachedDecoder(limits: decoderLimits))
+        self.onClose = onClose
+        self.logger = logger
+    }
+
+    // MARK: - Requests
+
+    /// Writes `requests` in one flush; their replies complete `replies` in order.
+    func send(_ requests: [Outgoing], replies: MemcachedPendingReplies) {
+        guard let context = self.context else {
+            // Removed from the pipeline: the channel is gone, and the state machine knows why.
+            replies.fail(self.stateMachine.notSentError(requests.map(\.request.command)))
+            return
+        }
+        switch self.stateMachine.send(requests.map(\.request), now: context.eventLoop.now) {
+        case .write(let deadline):
+            for request in requests {
+                context.write(self.wrapOutboundOut(request.bytes), promise: nil)
+            }
+            context.flush()
+            if let deadline { self.armTimer(at: deadline, context: context) }
+        case .fail(let error):
+            replies.fail(error)
+        }
+    }
+
+    /// Allows ``onClose`` from now on; `false` if the channel is already gone.
+    func armCloseNotification() -> Bool {
+        guard !self.isInactive else { return false }
+        self.closeNotificationArmed = true
+        return true
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The pipeline is torn down after channelInactive; anything left would never be answered.
+        self.execute(self.stateMachine.channelInactive())
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = self.unwrapInboundIn(data)
+        do {
+            try self.decoder.process(buffer: buffer) { response in
+                self.receive(response, context: context)
+            }
+        } catch {
+            self.logger.debug("memcached reply could not be decoded; closing", metadata: ["memcached.error": "\(error)"])
+            self.execute(self.stateMachine.decodingFailed(error), context: context)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.execute(self.stateMachine.channelInactive())
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.logger.debug("memcached connection failed; closing", metadata: ["memcached.error": "\(error)"])
+        self.execute(self.stateMachine.errorCaught(error), context: context)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if case .failAllAndClose(let failures) = self.stateMachine.closeRequested() {
+            self.cancelTimer()
+            Self.fail(failures)
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
+    // MARK: - Carrying out actions
+
+    private func receive(_ response: MemcachedResponse, context: ChannelHandlerContext) {
+        switch self.stateMachine.receive(response) {
+        case .succeed(let slot, let response, let deadline):
+            slot.replies.succeed(response, at: slot.index)
+            if let deadline { self.armTimer(at: deadline, context: context) }
+        case .fail(let failure, let deadline):
+            failure.slot.replies.fail(failure.error)
+            if let deadline { self.armTimer(at: deadline, context: context) }
+        case .none:
+            break
+        case .failAllAndClose(let failures):
+            self.logger.debug("memcached sent a reply to no request; closing")
+            self.cancelTimer()
+            Self.fail(failures)
+            context.close(promise: nil)
+        }
+    }
+
+    private func execute(_ action: StateMachine.CloseAction, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .failAllAndClose(let failures):
+            self.cancelTimer()
+            Self.fail(failures)
+            context.close(promise: nil)
+        }
+    }
+
+    private func execute(_ action: StateMachine.InactiveAction) {
+        switch action {
+        case .none:
+            break
+        case .failAllAndNotifyClosed(let failures):
+            self.isInactive = true
+            self.cancelTimer()
+            Self.fail(failures)
+            if self.closeNotificationArmed, let onClose = self.onClose {
+                self.onClose = nil
+                onClose()
+            }
+        }
+    }
+
+    private static func fail(_ failures: [StateMachine.Failure]) {
+        for failure in failures {
+            failure.slot.replies.fail(failure.error)
+        }
+    }
+
+    private func armTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timer = nil
+            self.timerFired()
+        }
+    }
+
+    private func cancelTimer() {
+        self.timer?.cancel()
+        self.timer = nil
+    }
+
+    private func timerFired() {
+        guard let context = self.context else { return }
+        switch self.stateMachine.timerFired(now: context.eventLoop.now) {
+        case .none:
+            break
+        case .rearm(let deadline):
+            self.armTimer(at: deadline, context: context)
+        case .failAllAndClose(let failures):
+            self.logger.debug("memcached request timed out; closing")
+            Self.fail(failures)
+            context.close(promise: nil)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension MemcachedChannelHandler: Sendable {}
