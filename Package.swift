@@ -91,7 +91,7 @@ let package = Package(
         // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
         .target(
             name: "ToozBackends",
-            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper"],
+            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper", "ToozMemcached"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -140,6 +140,7 @@ let package = Package(
             name: "ToozMemcachedTests",
             dependencies: [
                 "ToozMemcached",
+                "ToozBackends",
                 "ToozServerTestSupport",
                 "ToozTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),

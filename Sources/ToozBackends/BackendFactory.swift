@@ -1,13 +1,14 @@
 import Logging
 @_exported import Tooz
 import ToozLocal
+import ToozMemcached
 import ToozRedis
 import ToozZooKeeper
 
 /// Builds backends from tooz URLs: the one place that knows every scheme.
 public enum BackendFactory {
     /// Every scheme this build understands, for error messages.
-    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo"]
+    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo", "memcached"]
 
     /// Parses `url` and builds its backend with the configuration its options ask for.
     ///
@@ -28,6 +29,8 @@ public enum BackendFactory {
             return try RedisBackends.make(parsed)
         case "zookeeper", "kazoo":
             return try ZooKeeperBackends.make(parsed)
+        case "memcached":
+            return try MemcachedBackends.make(parsed)
         default:
             if let local = try LocalBackends.make(parsed) { return local }
             throw ToozError(

@@ -161,7 +161,7 @@ import ToozBackends
     }
 
     @Test func releaseSignalsReachOnlyTheirFileAndEndWithTheirLastWaiter() {
-        let signals = LockReleaseSignals()
+        let signals = KeyedSignals<FileIdentity>()
         let x = FileIdentity(deviceMajor: 8, deviceMinor: 1, inode: 100)
         let y = FileIdentity(deviceMajor: 8, deviceMinor: 1, inode: 101)
         signals.notify(x)  // nobody waits: nothing to do

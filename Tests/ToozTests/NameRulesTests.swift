@@ -19,4 +19,30 @@ import Testing
             return error.code == .invalidArgument && error.message.contains("lock name")
         }
     }
+
+    @Test func refusesReservedPrefixesOfTheirKindOnly() throws {
+        let rules = NameRules(reservedPrefixes: [.lock: ["_TOOZ_GROUP_LEADER_"]])
+        #expect {
+            try rules.validate("_TOOZ_GROUP_LEADER_g", as: .lock)
+        } throws: { error in
+            let error = error as! ToozError
+            return error.code == .invalidArgument && error.message.contains("starts with \"_TOOZ_GROUP_LEADER_\"")
+        }
+        try rules.validate("_TOOZ_GROUP_LEADER_g", as: .group)
+        try rules.validate("x_TOOZ_GROUP_LEADER_", as: .lock)
+    }
+
+    @Test func aForbiddenScalarInsideACombinedCharacterIsFound() throws {
+        let rules = NameRules(forbiddenCharacters: [" ", "\n", "\r"])
+        // " \u{301}" is one Character (a space with an acute accent) but holds a space byte;
+        // "\r\n" is one Character made of two forbidden scalars.
+        for bad in ["a \u{301}b", "a\r\nb"] {
+            #expect {
+                try rules.validate(bad, as: .member)
+            } throws: { error in
+                (error as! ToozError).code == .invalidArgument
+            }
+        }
+        try rules.validate("caf\u{E9}-e\u{301}", as: .member)
+    }
 }

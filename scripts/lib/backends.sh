@@ -1,20 +1,9 @@
 # shellcheck shell=bash
 # One `start_<backend>` function per server backend, started by scripts/test for each name in
-# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper", see scripts/test).
+# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper memcached", see scripts/test).
 # The helpers and the contract are in scripts/lib/servers.sh. Sourced, not run.
 #
-# The shape of one, for the backends to come (etcd-server, memcached, postgresql,
-# mariadb-server):
-#
-# start_memcached() {
-#     ensure_debian_packages memcached || return 1
-#     local port dir
-#     port=$(free_port) || return 1
-#     dir=$(new_data_dir memcached) || return 1
-#     start_server memcached "$dir/server.log" memcached -l 127.0.0.1 -p "$port" -U 0 || return 1
-#     wait_for_port memcached 127.0.0.1 "$port" 30 || return 1
-#     add_test_url "memcached://127.0.0.1:$port"
-# }
+# The backends to come (etcd-server, postgresql, mariadb-server) follow start_memcached's shape.
 
 # redis_answers PORT: whether the redis-server on 127.0.0.1:PORT answers PING with PONG. An open
 # port is not enough: redis accepts connections while it still loads, and answers -LOADING.
@@ -115,4 +104,29 @@ EOF
     add_test_url "$TOOZ_TEST_ZOOKEEPER_URL"
     version=$(zookeeper_srvr "$port" | sed -n 's/^Zookeeper version: \([^-,]*\).*/\1/p') || true
     log "zookeeper: ${version:-unknown version} at $TOOZ_TEST_ZOOKEEPER_URL"
+}
+
+# memcached_answers PORT: whether the memcached on 127.0.0.1:PORT speaks the meta protocol
+# (answers `mn` with `MN`), which swift-tooz needs (memcached 1.6 or later).
+memcached_answers() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    [[ $(timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "mn\r\n" >&3 && head -c 4 <&3' "$1" 2>/dev/null) == MN* ]]
+}
+
+# start_memcached: a throwaway memcached on 127.0.0.1 (TCP only, no UDP), run in the
+# foreground so that the pid we record is the server's. Exports TOOZ_TEST_MEMCACHED_URL
+# (memcached://127.0.0.1:PORT) and adds it to TOOZ_TEST_URLS. Tests that restart, freeze or
+# kill a server (and the TLS tests) start their own from the same binary.
+start_memcached() {
+    ensure_debian_packages memcached || return 1
+    local port dir user=()
+    port=$(free_port) || return 1
+    dir=$(new_data_dir memcached) || return 1
+    # memcached refuses to run as root unless told which user to be.
+    [[ $(id -u) == 0 ]] && user=(-u root)
+    start_server memcached "$dir/server.log" memcached -l 127.0.0.1 -p "$port" -U 0 "${user[@]}" || return 1
+    wait_until memcached 30 memcached_answers "$port" || return 1
+    export TOOZ_TEST_MEMCACHED_URL="memcached://127.0.0.1:$port"
+    add_test_url "$TOOZ_TEST_MEMCACHED_URL"
+    log "memcached: $(memcached -V | awk '{ print $2 }') at $TOOZ_TEST_MEMCACHED_URL"
 }

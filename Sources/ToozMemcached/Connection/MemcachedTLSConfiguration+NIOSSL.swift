@@ -16,6 +16,7 @@ extension MemcachedTLSConfiguration {
     ///   PEM (or whose password is wrong), or a certificate without its key.
     func clientSettings(host: String, endpoint: String) throws(ToozError) -> ClientSettings {
         var configuration = TLSConfiguration.makeClientConfiguration()
+        if let cipherSuites { configuration.cipherSuites = cipherSuites }
         if let path = self.caCertificatesPath {
             configuration.trustRoots = .certificates(try Self.certificates(at: path, what: "CA certificate file"))
         }

@@ -20,6 +20,9 @@ package struct MemcachedTLSConfiguration: Sendable, Hashable {
     /// configured host (an IP address is then matched against the certificate's IP SANs and not
     /// sent as SNI).
     package var serverHostname: String?
+    /// tooz `ssl_ciphers`: an OpenSSL cipher list for TLS 1.2 and older; `nil` keeps
+    /// swift-nio-ssl's defaults.
+    package var cipherSuites: String?
 
     package init(
         caCertificatesPath: String? = nil,
