@@ -327,8 +327,11 @@ package final class RedisConnection: Sendable {
         }
         let requests = outgoing
         return try await replies.wait {
-            eventLoop.execute {
+            // A caller on the loop (the coordinator prefers it) writes now, not one queued task later.
+            if eventLoop.inEventLoop {
                 handler.value.send(requests, replies: replies)
+            } else {
+                eventLoop.execute { handler.value.send(requests, replies: replies) }
             }
         }
     }
