@@ -140,6 +140,7 @@ let package = Package(
             name: "ToozMemcachedTests",
             dependencies: [
                 "ToozMemcached",
+                "ToozNIO",
                 "ToozServerTestSupport",
                 "ToozTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
