@@ -129,6 +129,12 @@ struct MemcachedConnectionServerTests {
             #expect(connection.isActive)
             #expect(try await connection.send(try .set("small", value: Self.bytes("ok"), clientFlags: 0, ttl: 0)).status == .stored)
             #expect(try await connection.send(try .get("small")).value == Self.bytes("ok"))
+
+            // A CLIENT_ERROR (incrementing a non-number) fails that request only, too.
+            let clientError = await #expect(throws: ToozError.self) { _ = try await connection.send(try .increment("small")) }
+            #expect(clientError?.code == .backendError)
+            #expect(clientError?.message.contains("CLIENT_ERROR") == true, "\(String(describing: clientError))")
+            #expect(try await connection.send(.noop).status == .noop)
             await connection.close()
         }
     }
