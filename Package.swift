@@ -141,6 +141,7 @@ let package = Package(
             dependencies: [
                 "ToozMemcached",
                 "ToozBackends",
+                "ToozNIO",
                 "ToozServerTestSupport",
                 "ToozTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),

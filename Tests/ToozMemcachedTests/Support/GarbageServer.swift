@@ -1,0 +1,59 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A counter that closures on any thread can bump.
+final class Tally: Sendable {
+    private let value = Mutex(0)
+
+    func add() { self.value.withLock { $0 += 1 } }
+    var count: Int { self.value.withLock { $0 } }
+}
+
+/// A TCP listener on a loopback port that answers anything with `reply` (or never answers):
+/// a stand-in for a server that is not memcached.
+final class GarbageServer: Sendable {
+    let channel: any Channel
+    let port: Int
+    private let accepted: Tally
+
+    private init(channel: any Channel, accepted: Tally) {
+        self.channel = channel
+        self.port = channel.localAddress?.port ?? 0
+        self.accepted = accepted
+    }
+
+    var connections: Int { self.accepted.count }
+
+    static func start(reply: String?) async throws -> GarbageServer {
+        let accepted = Tally()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                accepted.add()
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Responder(reply: reply))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        return GarbageServer(channel: channel, accepted: accepted)
+    }
+
+    func close() async throws {
+        try await self.channel.close()
+    }
+
+    private final class Responder: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let reply: String?
+
+        init(reply: String?) { self.reply = reply }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard let reply else { return }
+            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: reply)), promise: nil)
+        }
+    }
+}
