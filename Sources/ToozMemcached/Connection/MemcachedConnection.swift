@@ -220,8 +220,11 @@ package final class MemcachedConnection: Sendable {
         }
         let batch = outgoing
         return try await replies.wait {
-            eventLoop.execute {
+            // A caller on the loop (the coordinator prefers it) writes now, not one queued task later.
+            if eventLoop.inEventLoop {
                 handler.value.send(batch, replies: replies)
+            } else {
+                eventLoop.execute { handler.value.send(batch, replies: replies) }
             }
         }
     }
