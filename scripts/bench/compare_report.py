@@ -47,7 +47,7 @@ ROWS = {
         ("leave", "group leave"),
     ],
     "memcached": [
-        ("ping", "round trip (mn)"),
+        ("ping", "round trip (mn; Python: pymemcache version)"),
         ("lock", "lock acquire + release"),
         ("lock_pipelined", "lock cycle as our backend sends it (ms ME + ma in one write, md C)"),
         ("handoff", "hand-off (A releases → B holds)"),
