@@ -22,7 +22,7 @@ import re
 import statistics
 import sys
 
-BACKENDS = ["redis", "zookeeper", "file", "ipc"]
+BACKENDS = ["redis", "zookeeper", "memcached", "file", "ipc"]
 SOURCES = ["raw", "python", "swift"]
 NAME = re.compile(r"^r(\d+)\.([a-z]+)\.([a-z]+)\.([a-z]+)$")
 
@@ -41,6 +41,15 @@ ROWS = {
     "zookeeper": [
         ("ping", "round trip (exists /)"),
         ("lock", "lock acquire + release"),
+        ("handoff", "hand-off (A releases → B holds)"),
+        ("join", "group join"),
+        ("members", "group members"),
+        ("leave", "group leave"),
+    ],
+    "memcached": [
+        ("ping", "round trip (mn; Python: pymemcache version)"),
+        ("lock", "lock acquire + release"),
+        ("lock_pipelined", "lock cycle as our backend sends it (ms ME + ma in one write, md C)"),
         ("handoff", "hand-off (A releases → B holds)"),
         ("join", "group join"),
         ("members", "group members"),
