@@ -201,6 +201,29 @@ struct MemcachedBackendServerTests {
         }
     }
 
+    @Test func tlsOptionsOfTheURLReachTheServer() async throws {
+        let directory = try ServerProcess.makeTemporaryDirectory(prefix: "tooz-mc-url-tls")
+        defer { ServerProcess.removeTree(directory) }
+        let files = try RedisTestServer.makeCertificates(in: directory)
+        let tls = try MemcachedConnectionServerTests.makeNameOnlyCertificate(in: directory)
+        try await MemcachedTestServer.withServer(tls: tls) { server in
+            let base = "memcached://localhost:\(server.port)?use_ssl=true&ssl_check_hostname=true"
+            let coordinator = try Coordinator(url: base + "&ca_cert=\(files.caCertificatePath)", member: "tls")
+            try await coordinator.withRunning {
+                let lease = try #require(try await coordinator.lock(named: "secure").tryAcquire())
+                #expect(try await coordinator.lock(named: "secure").holder() == "tls")
+                #expect(try await lease.release())
+            }
+            // Without the CA the server's certificate is not trusted: a clear connection error.
+            let untrusted = try Coordinator(url: base, member: "untrusted")
+            await #expect {
+                try await untrusted.withRunning {}
+            } throws: { error in
+                (error as? ToozError)?.code == .connectionFailed
+            }
+        }
+    }
+
     @Test func aPythonStyleHolderIsNamedAndExcludesUs() async throws {
         try await MemcachedTestServer.withServer { server in
             let raw = try await Self.raw(server)
