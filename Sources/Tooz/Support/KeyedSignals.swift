@@ -41,6 +41,13 @@ public final class KeyedSignals<Key: Hashable & Sendable>: Sendable {
         signal?.notifyAll()
     }
 
+    /// Wakes the subscribers of the key `makeKey` returns, which is only called when some key
+    /// has subscribers: a release nobody waits for builds no key.
+    public func notify(_ makeKey: () -> Key) {
+        guard subscriptions.withLock({ !$0.isEmpty }) else { return }
+        notify(makeKey())
+    }
+
     /// How many keys have subscribers now.
     public var count: Int { subscriptions.withLock { $0.count } }
 }

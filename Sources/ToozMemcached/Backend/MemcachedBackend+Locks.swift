@@ -77,7 +77,7 @@ extension MemcachedBackend {
     public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
         guard let handle = grant.handle(as: MemcachedLockHandle.self) else { return false }
         let lockKey = MemcachedKeys.lock(key)
-        defer { Self.releases.notify(releaseSignalKey(lockKey)) }
+        defer { Self.releases.notify { releaseSignalKey(lockKey) } }
         return try await handle.exclusive { cas in
             let reply = try await self.client.send(MemcachedRequest.delete(lockKey, compareCAS: cas))
             switch reply.status {
@@ -105,7 +105,7 @@ extension MemcachedBackend {
     public func breakLock(_ key: LockKey) async throws -> Bool {
         let lockKey = MemcachedKeys.lock(key)
         let reply = try await client.send(MemcachedRequest.delete(lockKey))
-        Self.releases.notify(releaseSignalKey(lockKey))
+        Self.releases.notify { releaseSignalKey(lockKey) }
         switch reply.status {
         case .stored: return true
         case .notFound: return false

@@ -52,10 +52,11 @@ package final class MemcachedClient: Sendable {
         self.configuration = configuration
         self.eventLoop = eventLoopGroup.next()
         self.currentLogger = Mutex(logger)
+        self.target = "memcached at \(configuration.endpoint)"
     }
 
     /// Where the client connects, for messages: `memcached at host:port`.
-    package var target: String { "memcached at \(self.configuration.endpoint)" }
+    package let target: String
 
     /// Calls `handler` (on the event loop) whenever an established connection closes, by the
     /// server, an error or a timeout: whatever depends on it is in doubt until the next request
