@@ -65,7 +65,19 @@ protocol GlobalOptionsCommand: SendableMetatype {
     var global: GlobalOptions { get }
 }
 
-/// Parses a number of seconds given on the command line.
+/// The most seconds a command-line option may ask for (about 31 years): more than any wait
+/// means, and far inside what a `Duration` in milliseconds holds.
+let longestCommandLineSeconds: Double = 1_000_000_000
+
+/// Whether `seconds` is a duration the command line accepts: finite, 0 or more, at most
+/// ``longestCommandLineSeconds``.
+func isValidCommandLineDuration(_ seconds: Double) -> Bool {
+    seconds.isFinite && seconds >= 0 && seconds <= longestCommandLineSeconds
+}
+
+/// Parses a number of seconds given on the command line (validated before, and clamped here
+/// as well, so that no number can trap).
 func duration(seconds: Double) -> Duration {
-    .milliseconds(Int64((seconds * 1000).rounded()))
+    let clamped = seconds.isFinite ? min(max(seconds, 0), longestCommandLineSeconds) : longestCommandLineSeconds
+    return .milliseconds(Int64((clamped * 1000).rounded()))
 }

@@ -34,7 +34,9 @@ struct LockCommand: AsyncParsableCommand, GlobalOptionsCommand {
     @OptionGroup var supervised: SupervisedCommandOptions
 
     func validate() throws {
-        if let wait, !(wait >= 0 && wait.isFinite) { throw ValidationError("--wait must be a number of seconds, 0 or more") }
+        if let wait, !isValidCommandLineDuration(wait) {
+            throw ValidationError("--wait must be a number of seconds from 0 to \(Int(longestCommandLineSeconds))")
+        }
         try supervised.validate(usage: "tooz lock NAME -- CMD [ARG...]")
     }
 

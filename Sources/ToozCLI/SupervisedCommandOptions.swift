@@ -11,7 +11,9 @@ struct SupervisedCommandOptions: ParsableArguments {
     /// Checks the options; `usage` is the calling command's synopsis, for the error message.
     func validate(usage: String) throws {
         if command.isEmpty { throw ValidationError("missing the command: \(usage)") }
-        if !(grace >= 0 && grace.isFinite) { throw ValidationError("--grace must be a number of seconds, 0 or more") }
+        if !isValidCommandLineDuration(grace) {
+            throw ValidationError("--grace must be a number of seconds from 0 to \(Int(longestCommandLineSeconds))")
+        }
     }
 
     /// The command, ready to be supervised.

@@ -37,6 +37,13 @@ import Testing
         #expect(output.status == ExitStatus.usage.rawValue)
     }
 
+    @Test(arguments: [["--wait", "1e16"], ["--grace", "1e300"], ["--wait", "nan"], ["--grace", "-0.5"]])
+    func hugeOrBadDurationsAreUsageErrorsNotTraps(_ option: [String]) async throws {
+        let output = try await ToozProcess.run(["lock", "--url", "memory://", "x"] + option + ["--", "true"])
+        #expect(output.status == ExitStatus.usage.rawValue, "stderr: \(output.stderr)")
+        #expect(output.stderr.contains("must be a number of seconds") || output.stderr.contains("Missing value"))
+    }
+
     @Test func aBadURLIsAConfigurationErrorOnOneLine() async throws {
         let noScheme = try await ToozProcess.run(["leader", "--url", "nonsense", "g"])
         #expect(noScheme.status == ExitStatus.configuration.rawValue)
