@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Tooz
+import ToozNIO
 
 /// The channel handler of a memcached connection: it writes requests, decodes replies, and
 /// carries out what ``MemcachedConnectionStateMachine`` decides.

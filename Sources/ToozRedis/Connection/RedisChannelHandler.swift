@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Tooz
+import ToozNIO
 
 /// The channel handler of a Redis connection: it writes requests, decodes replies, and carries
 /// out what ``RedisConnectionStateMachine`` decides.

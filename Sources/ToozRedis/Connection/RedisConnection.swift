@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Tooz
+import ToozNIO
 
 /// One connection to a Redis server: many requests in flight from many tasks, pipelined, with
 /// replies matched in order, and pub/sub messages on the side.
