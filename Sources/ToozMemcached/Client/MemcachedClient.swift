@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Tooz
+import ToozNIO
 
 /// One logical connection to a memcached server that survives failures: it connects on first
 /// use, reconnects after the connection drops, and spaces failed attempts with an exponential
@@ -25,21 +26,8 @@ package final class MemcachedClient: Sendable {
     package let eventLoop: any EventLoop
     private let currentLogger: Mutex<Logger>
     private var logger: Logger { self.currentLogger.withLock { $0 } }
-    private let state = Mutex(State())
+    private let link: ReconnectingLink<MemcachedConnection>
     private let closeHandler = Mutex<(@Sendable () -> Void)?>(nil)
-
-    private struct State {
-        enum Link {
-            case idle
-            case connected(MemcachedConnection)
-            /// Someone is connecting; these callers wait for the outcome.
-            case connecting([CheckedContinuation<MemcachedConnection, any Error>])
-            case closed
-        }
-        var link: Link = .idle
-        var failures = 0
-        var nextAttempt: ContinuousClock.Instant?
-    }
 
     /// Makes a client; nothing is connected until ``connect()`` or the first request.
     ///
@@ -52,7 +40,14 @@ package final class MemcachedClient: Sendable {
         self.configuration = configuration
         self.eventLoop = eventLoopGroup.next()
         self.currentLogger = Mutex(logger)
-        self.target = "memcached at \(configuration.endpoint)"
+        let target = "memcached at \(configuration.endpoint)"
+        self.target = target
+        self.link = ReconnectingLink(
+            backoff: .init(initial: configuration.reconnectInitialDelay, maximum: configuration.reconnectMaximumDelay),
+            isActive: { $0.isActive },
+            closedError: { ToozError(.notRunning, "the connection to \(target) was closed") },
+            abandonedError: { ToozError(.connectionFailed, "the attempt to connect to \(target) failed or was abandoned; try again") }
+        )
     }
 
     /// Where the client connects, for messages: `memcached at host:port`.
@@ -101,124 +96,22 @@ package final class MemcachedClient: Sendable {
 
     /// Closes the connection; later requests fail with `notRunning`.
     package func close() async {
-        let (connection, waiters) = self.state.withLock { state -> (MemcachedConnection?, [CheckedContinuation<MemcachedConnection, any Error>]) in
-            defer { state.link = .closed }
-            switch state.link {
-            case .connected(let connection): return (connection, [])
-            case .connecting(let waiters): return (nil, waiters)
-            case .idle, .closed: return (nil, [])
-            }
-        }
-        for waiter in waiters { waiter.resume(throwing: self.closedError) }
-        await connection?.close()
+        await self.link.close()?.close()
     }
-
-    private var closedError: ToozError { ToozError(.notRunning, "the connection to \(self.target) was closed") }
 
     /// The live connection, making one when there is none. Concurrent callers share one attempt.
     private func connection() async throws -> MemcachedConnection {
-        enum Next {
-            case use(MemcachedConnection)
-            case connect(after: ContinuousClock.Instant?)
-            case wait
-            case closed
-        }
-        let next = self.state.withLock { state -> Next in
-            switch state.link {
-            case .connected(let connection) where connection.isActive:
-                return .use(connection)
-            case .connected, .idle:
-                state.link = .connecting([])
-                return .connect(after: state.nextAttempt)
-            case .connecting:
-                return .wait
-            case .closed:
-                return .closed
-            }
-        }
-        switch next {
-        case .use(let connection):
-            return connection
-        case .closed:
-            throw self.closedError
-        case .wait:
-            return try await withCheckedThrowingContinuation { continuation in
-                let immediate: Result<MemcachedConnection, any Error>? = self.state.withLock { state in
-                    switch state.link {
-                    case .connecting(var waiters):
-                        waiters.append(continuation)
-                        state.link = .connecting(waiters)
-                        return nil
-                    case .connected(let connection):
-                        return .success(connection)
-                    case .idle:
-                        return .failure(ToozError(.connectionFailed, "could not connect to \(self.target)"))
-                    case .closed:
-                        return .failure(self.closedError)
-                    }
-                }
-                if let immediate { continuation.resume(with: immediate) }
-            }
-        case .connect(let after):
-            let outcome: Result<MemcachedConnection, any Error>
-            do {
-                if let after, after > .now { try await Task.sleep(until: after, clock: .continuous) }
-                outcome = .success(
-                    try await MemcachedConnection.connect(
-                        configuration: self.configuration,
-                        eventLoopGroup: self.eventLoop,
-                        logger: self.logger,
-                        onClose: { [weak self] in self?.connectionClosed() }
-                    )
+        try await self.link.connection(
+            connect: {
+                try await MemcachedConnection.connect(
+                    configuration: self.configuration,
+                    eventLoopGroup: self.eventLoop,
+                    logger: self.logger,
+                    onClose: { [weak self] in self?.connectionClosed() }
                 )
-            } catch {
-                outcome = .failure(error)
-            }
-            let (result, orphan) = self.finish(outcome)
-            // close() ran while we were connecting: do not leak the new connection.
-            await orphan?.close()
-            return try result.get()
-        }
-    }
-
-    /// Publishes the outcome of a connection attempt to the waiters and the state. Returns a
-    /// connection to close when the client was closed meanwhile.
-    private func finish(
-        _ outcome: Result<MemcachedConnection, any Error>
-    ) -> (Result<MemcachedConnection, any Error>, orphan: MemcachedConnection?) {
-        let (waiters, closedMeanwhile) = self.state.withLock { state -> ([CheckedContinuation<MemcachedConnection, any Error>], Bool) in
-            guard case .connecting(let waiters) = state.link else { return ([], true) }
-            switch outcome {
-            case .success(let connection):
-                state.link = .connected(connection)
-                state.failures = 0
-                state.nextAttempt = nil
-            case .failure:
-                state.link = .idle
-                state.failures += 1
-                let delay = min(
-                    self.configuration.reconnectInitialDelay * (1 << min(state.failures - 1, 20)),
-                    self.configuration.reconnectMaximumDelay
-                )
-                state.nextAttempt = .now + delay
-            }
-            return (waiters, false)
-        }
-        if closedMeanwhile {
-            if case .failure = outcome { return (outcome, nil) }
-            return (.failure(self.closedError), try? outcome.get())
-        }
-        if case .failure(let error) = outcome {
-            self.logger.debug("memcached connection attempt failed", metadata: ["memcached.error": "\(error)"])
-        }
-        // The connecting task's own cancellation is not the waiters': they get a plain failure.
-        let forWaiters: Result<MemcachedConnection, any Error> =
-            if case .failure(let error) = outcome, error is CancellationError {
-                .failure(ToozError(.connectionFailed, "the attempt to connect to \(self.target) was abandoned; try again"))
-            } else {
-                outcome
-            }
-        for waiter in waiters { waiter.resume(with: forWaiters) }
-        return (outcome, nil)
+            },
+            close: { await $0.close() },
+            attemptFailed: { self.logger.debug("memcached connection attempt failed", metadata: ["memcached.error": "\($0)"]) }
+        )
     }
 }

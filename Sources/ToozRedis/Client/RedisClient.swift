@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Tooz
+import ToozNIO
 
 /// One logical connection to the Redis master that survives failures: it connects on first use,
 /// re-connects (finding the master through Sentinel again) after the connection drops, and
@@ -16,21 +17,8 @@ package final class RedisClient: Sendable {
     private let currentLogger: Mutex<Logger>
     private var logger: Logger { currentLogger.withLock { $0 } }
     private let eventLoopGroup: any EventLoopGroup
-    private let state = Mutex(State())
+    private let link: ReconnectingLink<RedisConnection>
     private let closeHandler = Mutex<(@Sendable () -> Void)?>(nil)
-
-    private struct State {
-        enum Link {
-            case idle
-            case connected(RedisConnection)
-            /// Someone is connecting; these callers wait for the outcome.
-            case connecting([CheckedContinuation<RedisConnection, any Error>])
-            case closed
-        }
-        var link: Link = .idle
-        var failures = 0
-        var nextAttempt: ContinuousClock.Instant?
-    }
 
     package init(
         configuration: RedisConfiguration,
@@ -40,10 +28,19 @@ package final class RedisClient: Sendable {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.currentLogger = Mutex(logger)
+        let target = Self.target(of: configuration)
+        self.link = ReconnectingLink(
+            backoff: .init(initial: configuration.reconnectInitialDelay, maximum: configuration.reconnectMaximumDelay),
+            isActive: { $0.isActive },
+            closedError: { ToozError(.notRunning, "the connection to \(target) was closed") },
+            abandonedError: { ToozError(.connectionFailed, "the attempt to connect to \(target) failed or was abandoned; try again") }
+        )
     }
 
     /// Where the client connects, for messages: the server, or the master's name and sentinels.
-    package var target: String {
+    package var target: String { Self.target(of: configuration) }
+
+    private static func target(of configuration: RedisConfiguration) -> String {
         switch configuration.servers {
         case .direct(let endpoint): "redis at \(endpoint)"
         case .sentinel(let name, let sentinels):
@@ -155,130 +152,23 @@ package final class RedisClient: Sendable {
 
     /// Closes the connection; later commands fail with `notRunning`.
     package func close() async {
-        let (connection, waiters) = state.withLock { state -> (RedisConnection?, [CheckedContinuation<RedisConnection, any Error>]) in
-            defer { state.link = .closed }
-            switch state.link {
-            case .connected(let connection): return (connection, [])
-            case .connecting(let waiters): return (nil, waiters)
-            case .idle, .closed: return (nil, [])
-            }
-        }
-        for waiter in waiters { waiter.resume(throwing: closedError) }
-        await connection?.close()
+        await link.close()?.close()
     }
-
-    private var closedError: ToozError { ToozError(.notRunning, "the connection to \(target) was closed") }
 
     /// Forgets `connection` if it is still the current one, so that the next caller reconnects.
     package func drop(_ connection: RedisConnection) {
-        let dropped = state.withLock { state -> Bool in
-            guard case .connected(let current) = state.link, current === connection else { return false }
-            state.link = .idle
-            return true
-        }
-        if dropped {
+        if link.drop(connection) {
             logger.debug("redis connection dropped", metadata: ["endpoint": "\(connection.endpoint)"])
         }
     }
 
     /// The live connection, making one when there is none. Concurrent callers share one attempt.
     package func connection() async throws -> RedisConnection {
-        enum Next {
-            case use(RedisConnection)
-            case connect(after: ContinuousClock.Instant?)
-            case wait
-            case closed
-        }
-        let next = state.withLock { state -> Next in
-            switch state.link {
-            case .connected(let connection) where connection.isActive:
-                return .use(connection)
-            case .connected, .idle:
-                state.link = .connecting([])
-                return .connect(after: state.nextAttempt)
-            case .connecting:
-                return .wait
-            case .closed:
-                return .closed
-            }
-        }
-        switch next {
-        case .use(let connection):
-            return connection
-        case .closed:
-            throw closedError
-        case .wait:
-            return try await withCheckedThrowingContinuation { continuation in
-                let immediate: Result<RedisConnection, any Error>? = state.withLock { state in
-                    switch state.link {
-                    case .connecting(var waiters):
-                        waiters.append(continuation)
-                        state.link = .connecting(waiters)
-                        return nil
-                    case .connected(let connection):
-                        return .success(connection)
-                    case .idle:
-                        return .failure(ToozError(.connectionFailed, "could not connect to \(target)"))
-                    case .closed:
-                        return .failure(closedError)
-                    }
-                }
-                if let immediate { continuation.resume(with: immediate) }
-            }
-        case .connect(let after):
-            let outcome: Result<RedisConnection, any Error>
-            do {
-                if let after, after > .now { try await Task.sleep(until: after, clock: .continuous) }
-                outcome = .success(try await establish(onClose: { [weak self] in self?.connectionClosed() }))
-            } catch {
-                outcome = .failure(error)
-            }
-            let (result, orphan) = finish(outcome)
-            // close() ran while we were connecting: do not leak the new connection.
-            await orphan?.close()
-            return try result.get()
-        }
-    }
-
-    /// Publishes the outcome of a connection attempt to the waiters and the state. Returns a
-    /// connection to close when the client was closed meanwhile.
-    private func finish(
-        _ outcome: Result<RedisConnection, any Error>
-    ) -> (Result<RedisConnection, any Error>, orphan: RedisConnection?) {
-        let (waiters, closedMeanwhile) = state.withLock { state -> ([CheckedContinuation<RedisConnection, any Error>], Bool) in
-            guard case .connecting(let waiters) = state.link else { return ([], true) }
-            switch outcome {
-            case .success(let connection):
-                state.link = .connected(connection)
-                state.failures = 0
-                state.nextAttempt = nil
-            case .failure:
-                state.link = .idle
-                state.failures += 1
-                let delay = min(
-                    configuration.reconnectInitialDelay * (1 << min(state.failures - 1, 20)),
-                    configuration.reconnectMaximumDelay
-                )
-                state.nextAttempt = .now + delay
-            }
-            return (waiters, false)
-        }
-        if closedMeanwhile {
-            if case .failure = outcome { return (outcome, nil) }
-            return (.failure(closedError), try? outcome.get())
-        }
-        if case .failure(let error) = outcome {
-            logger.debug("redis connection attempt failed", metadata: ["error": "\(error)"])
-        }
-        // The connecting task's own cancellation is not the waiters': they get a plain failure.
-        let forWaiters: Result<RedisConnection, any Error> =
-            if case .failure(let error) = outcome, error is CancellationError {
-                .failure(ToozError(.connectionFailed, "the attempt to connect to \(target) was abandoned; try again"))
-            } else {
-                outcome
-            }
-        for waiter in waiters { waiter.resume(with: forWaiters) }
-        return (outcome, nil)
+        try await link.connection(
+            connect: { try await establish(onClose: { [weak self] in self?.connectionClosed() }) },
+            close: { await $0.close() },
+            attemptFailed: { logger.debug("redis connection attempt failed", metadata: ["error": "\($0)"]) }
+        )
     }
 
     /// A connection of its own to the current master, outside the shared one: for pub/sub and
