@@ -132,7 +132,11 @@ let package = Package(
         // Throwaway servers for the server tests: spawn, reap, pid files for scripts/test.
         .target(
             name: "ToozServerTestSupport",
-            dependencies: ["ToozRedis", "ToozZooKeeper", "ToozTestKit"],
+            dependencies: [
+                "ToozRedis", "ToozZooKeeper", "ToozTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/ToozServerTestSupport",
             swiftSettings: strictSettings
         ),

@@ -3,18 +3,20 @@ import NIOPosix
 import Synchronization
 
 /// A counter that closures on any thread can bump.
-final class Tally: Sendable {
+package final class Tally: Sendable {
     private let value = Mutex(0)
 
-    func add() { self.value.withLock { $0 += 1 } }
-    var count: Int { self.value.withLock { $0 } }
+    package init() {}
+
+    package func add() { self.value.withLock { $0 += 1 } }
+    package var count: Int { self.value.withLock { $0 } }
 }
 
 /// A TCP listener on a loopback port that answers anything with `reply` (or never answers):
-/// a stand-in for a server that is not memcached.
-final class GarbageServer: Sendable {
-    let channel: any Channel
-    let port: Int
+/// a stand-in for a server that is not the one a client expects.
+package final class GarbageServer: Sendable {
+    package let channel: any Channel
+    package let port: Int
     private let accepted: Tally
 
     private init(channel: any Channel, accepted: Tally) {
@@ -23,9 +25,9 @@ final class GarbageServer: Sendable {
         self.accepted = accepted
     }
 
-    var connections: Int { self.accepted.count }
+    package var connections: Int { self.accepted.count }
 
-    static func start(reply: String?) async throws -> GarbageServer {
+    package static func start(reply: String?) async throws -> GarbageServer {
         let accepted = Tally()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -40,7 +42,7 @@ final class GarbageServer: Sendable {
         return GarbageServer(channel: channel, accepted: accepted)
     }
 
-    func close() async throws {
+    package func close() async throws {
         try await self.channel.close()
     }
 
