@@ -171,6 +171,47 @@ struct MemcachedInteropTests {
         }
     }
 
+    @Test("A Swift member that Python pruned while its beats failed re-joins, with its capabilities, once they succeed")
+    func prunedSwiftMemberRejoins() async throws {
+        let url = try InteropEnvironment.requireMemcachedURL()
+        let swiftURL = try InteropEnvironment.requireMemcachedURL("timeout=4")
+        let group = uniqueName("mc-rejoin")
+        let swiftMember = uniqueName("swift")
+        let pythonMember = uniqueName("py")
+        try await Self.withPython("rejoin", url: url, member: pythonMember) { python in
+            let (base, configuration) = try BackendFactory.makeBackend(url: swiftURL)
+            let backend = CrashableBackend(base: base)
+            let coordinator = try Coordinator(backend: backend, member: MemberID(swiftMember), configuration: configuration)
+            try await coordinator.withRunning {
+                let g = GroupID(group)
+                try await python.createGroup(group)
+                try await python.joinGroup(group, capabilitiesLiteral: nil)
+                try await coordinator.join(g, capabilities: GroupInteropTests.swiftCapabilities)
+                #expect(try await python.members(of: group) == [swiftMember, pythonMember])
+
+                backend.crash()
+                try await eventually("Python's get_members to prune the Swift member whose beats fail") {
+                    try await python.members(of: group) == [pythonMember]
+                }
+                // The beats succeed again: the next one finds the record without us, and the
+                // coordinator joins again with the capabilities it holds.
+                backend.recover()
+                try await eventually("the Swift member to re-join the group Python pruned it from") {
+                    try await python.members(of: group) == [swiftMember, pythonMember]
+                }
+                let seen = try await python.capabilities(of: swiftMember, in: group)
+                #expect(seen.repr == GroupInteropTests.swiftCapabilitiesRepr)
+                #expect(seen.value == GroupInteropTests.swiftCapabilities)
+                #expect(try await coordinator.members(of: g) == [MemberID(swiftMember), MemberID(pythonMember)])
+
+                try await coordinator.leave(g)
+                try await python.leaveGroup(group)
+                try await python.call("delete_group", ["group": .string(group)])
+                #expect(try await !coordinator.groups().contains(g))
+            }
+        }
+    }
+
     // MARK: Locks
 
     @Test("A Python holder keeps Swift out and is named by holder(); a waiting Swift acquire gets the lock once Python releases")
@@ -592,7 +633,8 @@ struct MemcachedInteropTests {
 
 /// A real backend that dies on demand: after ``crash()`` it writes nothing more (no beat, no
 /// join, no leave, no refresh, no release), as a member killed with SIGKILL, so its liveness key
-/// and its entries stay until they expire or a peer prunes them.
+/// and its entries stay until they expire or a peer prunes them. ``recover()`` lets requests
+/// through again.
 final class CrashableBackend: ForwardingBackend, Sendable {
     let base: any CoordinationBackend
     private let crashed = Atomic(false)
@@ -600,6 +642,9 @@ final class CrashableBackend: ForwardingBackend, Sendable {
     init(base: any CoordinationBackend) { self.base = base }
 
     func crash() { crashed.store(true, ordering: .sequentiallyConsistent) }
+
+    /// Lets requests through again, as a member whose network came back.
+    func recover() { crashed.store(false, ordering: .sequentiallyConsistent) }
 
     private func ensureAlive(_ what: String) throws {
         if crashed.load(ordering: .sequentiallyConsistent) { throw ToozError(.connectionFailed, "\(what): this member has crashed") }
