@@ -49,6 +49,45 @@ struct MemcachedInteropTests {
         }
     }
 
+    @Test("Group, member and lock names beyond ASCII are the same keys on both sides")
+    func namesBeyondASCII() async throws {
+        let url = try InteropEnvironment.requireMemcachedURL()
+        let group = uniqueName("mc-grüppe")
+        let lockName = uniqueName("mc-schloß")
+        let swiftMember = uniqueName("swift-ünï")
+        let pythonMember = uniqueName("py-日本")
+        try await Self.withPython("unicode", url: url, member: pythonMember) { python in
+            let coordinator = try Coordinator(url: url, member: MemberID(swiftMember))
+            try await coordinator.withRunning {
+                let g = GroupID(group)
+                try await coordinator.createGroup(g)
+                #expect(try await python.groups().contains(group))
+                try await coordinator.join(g, capabilities: GroupInteropTests.swiftCapabilities)
+                try await python.joinGroup(group, capabilitiesLiteral: nil)
+                // Python's get_members finds the Swift member's liveness key, and Swift Python's.
+                #expect(try await python.members(of: group) == [swiftMember, pythonMember])
+                #expect(try await coordinator.members(of: g) == [MemberID(swiftMember), MemberID(pythonMember)])
+                #expect(try await python.capabilities(of: swiftMember, in: group).repr == GroupInteropTests.swiftCapabilitiesRepr)
+
+                #expect(try await python.tryAcquire(lockName))
+                let lock = try coordinator.lock(named: LockName(lockName))
+                #expect(try await lock.tryAcquire() == nil)
+                #expect(try await lock.holder() == MemberID(pythonMember))
+                #expect(try await python.release(lockName))
+                let lease = try #require(try await lock.tryAcquire())
+                #expect(try await python.lockOwner(lockName) == swiftMember)
+                #expect(try await python.tryAcquire(lockName) == false)
+                #expect(try await lease.release())
+
+                try await python.leaveGroup(group)
+                try await coordinator.leave(g)
+                try await python.call("delete_group", ["group": .string(group)])
+                #expect(try await !coordinator.groups().contains(g))
+                try await Self.removeFencingCounters(python, locks: [lockName])
+            }
+        }
+    }
+
     // MARK: Liveness
 
     @Test("A running Swift member is not pruned by Python's get_members over two membership TTLs")
