@@ -132,8 +132,8 @@ struct MemcachedInteropTests {
 
     @Test("A killed Python member disappears from Swift's members once its _TOOZ_MEMBER_ key expires")
     func killedPythonMemberIsPruned() async throws {
-        // Python beats every half TTL: 4 s leaves it a second of slack against memcached's clock.
-        let pythonURL = try InteropEnvironment.requireMemcachedURL("timeout=4")
+        // Python beats every half TTL: 5 s leaves it 1.5 s of slack against memcached's clock.
+        let pythonURL = try InteropEnvironment.requireMemcachedURL("timeout=5")
         let url = try InteropEnvironment.requireMemcachedURL()
         let group = uniqueName("mc-killed")
         let swiftMember = uniqueName("swift")
@@ -363,7 +363,8 @@ struct MemcachedInteropTests {
 
     @Test("Python's lock_break turns a Swift lease lost (revoked) and cancels a withLock body")
     func pythonBreaksSwiftLock() async throws {
-        // Refreshes every second, so the break is noticed quickly.
+        // A 3 s item is certain to live 2 s, so the lease refreshes every 0.7 s or so and notices
+        // the break quickly.
         let url = try InteropEnvironment.requireMemcachedURL("lock_timeout=3")
         let lockName = uniqueName("mc-lock")
         try await Self.withPython("break-swift", url: url, member: uniqueName("py")) { python in
@@ -401,8 +402,10 @@ struct MemcachedInteropTests {
 
     @Test("A stalled Python holder whose lock expired neither releases nor revokes the Swift lease that took it over")
     func stalePythonHolder() async throws {
-        // Python's lock lives 3 s; Swift's refreshes every second or so.
-        let url = try InteropEnvironment.requireMemcachedURL("lock_timeout=3")
+        // Python's lock item lives 4 s once its heart stops; Swift's lease counts on 3 s and
+        // refreshes every second. The same TTL on both sides: a stale holder's touch sets the
+        // item's TTL to its own lock_timeout, so a shorter one would cut Swift's item short.
+        let url = try InteropEnvironment.requireMemcachedURL("lock_timeout=4")
         let lockName = uniqueName("mc-lock")
         try await Self.withPython("stale-py", url: url, member: uniqueName("py")) { python in
             let swiftMember = MemberID(uniqueName("swift"))
@@ -429,7 +432,7 @@ struct MemcachedInteropTests {
                 // release reads another member id and deletes nothing.
                 #expect(try await python.isStillOwner(lockName) == false)
                 // heartbeat() answers how soon it wants to run again: the shortest TTL, the lock's.
-                #expect(try await python.call("heartbeat") == .number(3))
+                #expect(try await python.call("heartbeat") == .number(4))
                 #expect(try await python.release(lockName) == false)
                 #expect(try await lock.holder() == swiftMember)
                 // Swift keeps refreshing across the lock's TTL, then releases it.
@@ -443,7 +446,7 @@ struct MemcachedInteropTests {
                 #expect(try await lock.release())
                 #expect(lease.state == .released)
 
-                // The next holder, Python's, is counted after Swift's.
+                // Python may hold it next; Swift's next token still exceeds the one it had.
                 #expect(try await python.tryAcquire(lockName))
                 let busy = try await lock.tryAcquire()
                 #expect(busy == nil)
