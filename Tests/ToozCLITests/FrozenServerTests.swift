@@ -28,6 +28,17 @@ import ToozTestKit
         }
     }
 
+    @Test(.enabled(if: MemcachedTestServer.testsEnabled, "memcached is not installed: run scripts/test"))
+    func memcachedFrozenWhileACommandHoldsTheLock() async throws {
+        try await MemcachedTestServer.withServer { server in
+            // memcached counts whole seconds on a clock that ticks once a second: an item stored
+            // for 4 s may be gone after 3, so another holder could get the lock 3 s after the
+            // last refresh that reached the server, which was before the freeze.
+            let url = "memcached://127.0.0.1:\(server.port)?lock_timeout=4&timeout=30"
+            try await expectCommandStoppedWithinTTL(url: url, ttl: .seconds(3), freeze: server.pause, thaw: server.resume)
+        }
+    }
+
     private func expectCommandStoppedWithinTTL(
         url: String, ttl: Duration, freeze: () -> Void, thaw: () -> Void
     ) async throws {

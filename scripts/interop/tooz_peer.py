@@ -104,6 +104,8 @@ class Peer:
         # Leadership: the callback registered per group, and every LeaderElected seen.
         self.election_callbacks: dict[str, Any] = {}
         self.elected: list[dict[str, str]] = []
+        # A plain pymemcache client for raw item reads (memcached:// peers only).
+        self._raw_memcached: Any = None
         self._exit_lock = threading.Lock()
         self._exiting = False
 
@@ -166,6 +168,12 @@ class Peer:
                 LOG.exception("could not stop a partitioner")
         self.partitioners.clear()
         self.election_callbacks.clear()
+        if self._raw_memcached is not None:
+            try:
+                self._raw_memcached.close()
+            except Exception:
+                LOG.exception("could not close the raw memcached client")
+            self._raw_memcached = None
         if self.started:
             self.started = False
             try:
@@ -253,6 +261,15 @@ class Peer:
     def op_lock_break(self, name: str) -> bool:
         """`get_lock(name).break_()`: frees the lock whoever holds it."""
         return bool(self.coordinator.get_lock(_b(name)).break_())
+
+    def op_lock_get_owner(self, name: str) -> str | None:
+        """`get_lock(name).get_owner()` on a fresh lock object: the holder as the
+        driver stores it (on memcached, the holder's member id), or None. Drivers
+        whose locks have no get_owner raise NotImplemented."""
+        get_owner = getattr(self.coordinator.get_lock(_b(name)), "get_owner", None)
+        if get_owner is None:
+            raise tooz.NotImplemented("this driver's locks have no get_owner")
+        return _text(get_owner())
 
     def op_lock_acquire_background(self, name: str) -> dict[str, Any]:
         if name in self.background:
@@ -410,6 +427,63 @@ class Peer:
             "ephemeral": stat.ephemeralOwner != 0,
             "num_children": stat.numChildren,
         }
+
+    # Raw memcached reads -----------------------------------------------------
+    #
+    # With a pymemcache client of our own that keeps the raw bytes and flags, so
+    # a test can check the items swift-tooz writes against the layout Python
+    # tooz reads (pymemcache's serializer: flags 1 raw bytes, 2 msgpack).
+
+    def _memcached(self) -> Any:
+        host = getattr(self.coordinator, "host", None)
+        if self.url is None or not self.url.startswith("memcached:") or host is None:
+            raise ValueError("raw item reads need a memcached:// peer")
+        if self._raw_memcached is None:
+            from pymemcache.client.base import Client
+
+            self._raw_memcached = Client(
+                host,
+                deserializer=lambda key, value, flags: (value, flags),
+                timeout=30,
+                connect_timeout=30,
+                tls_context=getattr(self.coordinator, "ssl_context", None),
+            )
+        return self._raw_memcached
+
+    def op_memcached_item(self, key: str) -> dict[str, Any] | None:
+        """The item `key` as pymemcache's `gets` reads it, or None when missing:
+        its value (hex), flags and CAS; `ttl`, the seconds it has left (meta
+        `mg <key> t`; -1 for none); and `repr`, the value as the tooz driver's
+        deserializer gives it (flags 1: the bytes, 2: oslo msgpack)."""
+        client = self._memcached()
+        found, cas = client.gets(_b(key))
+        if found is None:
+            return None
+        value, flags = found
+        ttl = None
+        meta = client.raw_command(b"mg " + _b(key) + b" t")
+        for token in meta.split()[1:]:
+            if token.startswith(b"t"):
+                ttl = int(token[1:])
+        if flags == 1:
+            decoded: Any = value
+        elif flags == 2:
+            decoded = utils.loads(value)
+        else:
+            decoded = None
+        return {
+            "value": value.hex(),
+            "flags": flags,
+            "cas": int(cas),
+            "ttl": ttl,
+            "repr": repr(decoded),
+        }
+
+    def op_memcached_delete(self, keys: list[str]) -> list[str]:
+        """Deletes the items `keys` (a test's own leftovers that no tooz call
+        removes); returns the ones that were there."""
+        client = self._memcached()
+        return [key for key in keys if client.delete(_b(key), noreply=False)]
 
     # Placement -------------------------------------------------------------
 

@@ -73,6 +73,32 @@ enum InteropEnvironment {
         return base + (base.contains("?") ? "&" : "?") + options
     }
 
+    /// The memcached the memcached interop tests share, from `TOOZ_TEST_MEMCACHED_URL`
+    /// (`memcached://127.0.0.1:PORT`, which scripts/test exports after starting one on loopback).
+    static let memcachedURL: String? = variables["TOOZ_TEST_MEMCACHED_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Run the memcached interop tests when there is a server, and always under CI (where its
+    /// absence is a failure).
+    static let shouldRunMemcached: Bool = memcachedURL != nil || isCI
+
+    static let memcachedNotConfigured =
+        "TOOZ_TEST_MEMCACHED_URL is not set: run scripts/test, which starts a memcached on loopback and exports its URL"
+
+    /// The memcached URL with `options` (`"timeout=5&lock_timeout=3"`) appended, or a failure
+    /// that explains how to get a server (reached only under CI).
+    static func requireMemcachedURL(_ options: String = "") throws -> String {
+        guard let base = memcachedURL else {
+            throw InteropSetupError(
+                "\(memcachedNotConfigured). CI=true, so the memcached interop tests fail instead of being skipped; scripts/test's output says why memcached did not start."
+            )
+        }
+        guard base.hasPrefix("memcached://") else {
+            throw InteropSetupError("TOOZ_TEST_MEMCACHED_URL=\(base) is not a memcached:// URL")
+        }
+        if options.isEmpty { return base }
+        return base + (base.contains("?") ? "&" : "?") + options
+    }
+
     /// `url` for a Swift coordinator: tooz's `timeout` is also how long the server may take to
     /// grant the session, which a loaded machine can exceed at tooz's default 10 s; so `timeout`
     /// is generous, and `membership_timeout` keeps the session at those 10 s. Python tooz keeps
@@ -144,6 +170,17 @@ extension Trait where Self == ConditionTrait {
         .enabled(
             if: InteropEnvironment.shouldRunZooKeeper,
             "TOOZ_TEST_ZOOKEEPER_URL is not set: run scripts/test, which starts a ZooKeeper server on loopback and exports its URL"
+        )
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Skips the test, with the reason, when `TOOZ_TEST_MEMCACHED_URL` is not set and `CI=true`
+    /// is not either; under CI the test runs and fails on the missing server.
+    static var requiresMemcachedServer: Self {
+        .enabled(
+            if: InteropEnvironment.shouldRunMemcached,
+            "TOOZ_TEST_MEMCACHED_URL is not set: run scripts/test, which starts a memcached on loopback and exports its URL"
         )
     }
 }

@@ -109,6 +109,14 @@ final class PythonPeer: Sendable {
         }
     }
 
+    /// Stops the peer with SIGSTOP: it answers nothing and its heart beats no more, but it
+    /// holds on to everything, as a process that stalls. ``resume()`` continues it;
+    /// ``shutdown()`` continues it too.
+    func suspend() { connection.suspend() }
+
+    /// Continues a peer stopped by ``suspend()``.
+    func resume() { connection.resume() }
+
     /// The last lines the peer logged, for failure messages.
     func logTail(lines: Int = 20) -> String { connection.logTail(lines: lines) }
 
@@ -297,6 +305,8 @@ final class PeerConnection: Sendable {
     /// Closes the peer's input (it exits on end of input), then escalates to SIGTERM and
     /// SIGKILL if it is still there. Safe to call more than once.
     func terminate() async {
+        // A suspended peer could not read its end of input.
+        resume()
         try? input.close()
         if await waitForExit(within: .seconds(5)) { return finish() }
         deliver(SIGTERM)
@@ -315,6 +325,12 @@ final class PeerConnection: Sendable {
         if exited { finish() }
         return exited
     }
+
+    /// SIGSTOP: the peer stops where it is, holding everything.
+    func suspend() { deliver(SIGSTOP) }
+
+    /// SIGCONT: a suspended peer goes on.
+    func resume() { deliver(SIGCONT) }
 
     /// Signals the peer only while it runs: once Foundation has reaped it, its pid may be
     /// someone else's.
@@ -503,6 +519,15 @@ extension PythonPeer {
         return owner
     }
 
+    /// `get_lock(name).get_owner()`: the holder as the driver stores it (on memcached, the
+    /// holder's member id), or `nil` when the lock is free.
+    func lockOwner(_ lock: String) async throws -> String? {
+        let result = try await call("lock_get_owner", ["name": .string(lock)])
+        if result == .null { return nil }
+        guard let owner = result.string else { throw PeerFailure(description: "lock_get_owner returned \(result)") }
+        return owner
+    }
+
     /// A `LeaderElected` event the peer's callback saw.
     struct Elected: Sendable, Hashable, CustomStringConvertible {
         var group: String
@@ -574,6 +599,31 @@ extension PythonPeer {
             throw PeerFailure(description: "expected {group, member}, got \(json)")
         }
         return Elected(group: group, member: member)
+    }
+}
+
+// MARK: - Raw memcached reads (memcached:// peers only)
+
+extension PythonPeer {
+    /// An item as pymemcache reads it.
+    struct MemcachedItem: Sendable, Equatable {
+        var value: [UInt8]
+        /// pymemcache's serializer flags: 1 raw bytes, 2 msgpack.
+        var flags: Int
+        /// The seconds it has left (meta `mg <key> t`), -1 for none, `nil` when unknown.
+        var ttl: Int?
+        /// The value as the tooz driver's deserializer gives it, in Python's `repr()`.
+        var repr: String
+    }
+
+    /// The item `key` as read by a plain pymemcache client, or `nil` when it is missing.
+    func memcachedItem(_ key: String) async throws -> MemcachedItem? {
+        let result = try await call("memcached_item", ["key": .string(key)])
+        if result == .null { return nil }
+        guard let hex = result["value"]?.string, let flags = result["flags"]?.int, let repr = result["repr"]?.string else {
+            throw PeerFailure(description: "memcached_item returned \(result)")
+        }
+        return MemcachedItem(value: try Self.bytes(fromHex: hex), flags: flags, ttl: result["ttl"]?.int, repr: repr)
     }
 }
 
