@@ -78,6 +78,8 @@ struct MemcachedGroupMapTests {
         #expect(MemcachedTTL.seconds(for: .milliseconds(300)) == 2)
         #expect(MemcachedTTL.seconds(for: .seconds(1_000_000_000)) == 2_592_000)
         #expect(MemcachedTTL.guaranteed(seconds: 30) == .seconds(29))
+        #expect(MemcachedTTL.secondsCovering(.seconds(30)) == 31)
+        #expect(MemcachedTTL.guaranteed(seconds: MemcachedTTL.secondsCovering(.milliseconds(2_500))) >= .milliseconds(2_500))
     }
 
     @Test func keysAreToozs() {

@@ -102,11 +102,13 @@ public final class MemcachedBackend: CoordinationBackend {
 
     func beatingMember() -> MemberID? { beatState.withLock { $0 } }
 
-    /// tooz's liveness beat: `set _TOOZ_MEMBER_<m> "It's alive!"` for the membership TTL.
+    /// tooz's liveness beat: `set _TOOZ_MEMBER_<m> "It's alive!"` for the membership TTL,
+    /// plus the second memcached's coarse clock may take off, so that the membership lease the
+    /// coordinator counts from the beat is never longer than the key's life.
     func beatRequest(_ member: MemberID) throws -> MemcachedRequest {
         try MemcachedRequest.set(
             MemcachedKeys.member(member), value: MemcachedKeys.aliveValue, clientFlags: MemcachedKeys.Flags.bytes,
-            ttl: MemcachedTTL.seconds(for: membershipTTL), returnCAS: false
+            ttl: MemcachedTTL.secondsCovering(membershipTTL), returnCAS: false
         )
     }
 

@@ -17,6 +17,13 @@ enum MemcachedTTL {
         return min(max(whole, 2), Int(longest.components.seconds))
     }
 
+    /// The whole seconds to store an item for so that it is certain to live at least `ttl`:
+    /// one more than ``seconds(for:)``. For liveness keys, whose TTL the coordinator counts on
+    /// as given (a dead member then drops out at most a second later).
+    static func secondsCovering(_ ttl: Duration) -> Int {
+        min(seconds(for: ttl) + 1, Int(longest.components.seconds))
+    }
+
     /// How long an item stored for `seconds` is certain to live.
     static func guaranteed(seconds: Int) -> Duration {
         .seconds(seconds - 1)
