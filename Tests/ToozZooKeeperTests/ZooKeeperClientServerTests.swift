@@ -430,7 +430,10 @@ struct ZooKeeperClientServerTests {
     @Test("A request in flight when the server dies fails with connectionFailed; the session resumes after a restart")
     func connectionLossAndResume() async throws {
         try await ZooKeeperTestServer.withServer { server in
-            let client = try await Self.connect(server.url + "?timeout=30")
+            // The longest session the test server grants: the client declares the session
+            // expired at its last contact plus the timeout, and that span includes the server's
+            // restart, a JVM start that a loaded 2-core machine can stretch past 30 s.
+            let client = try await Self.connect(server.url + "?timeout=60")
             let session = try #require(client.session)
             let recorder = SessionStateRecorder(client)
             defer { recorder.stop() }
