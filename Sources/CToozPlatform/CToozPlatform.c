@@ -1,7 +1,10 @@
 #include "CToozPlatform.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
+#include <unistd.h>
 
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -32,4 +35,37 @@ int tooz_set_child_subreaper(void) {
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+static volatile int tooz_wakeup_fd = -1;
+
+static void tooz_wake(int signal) {
+    int saved = errno;
+    char byte = (char)signal;
+    (void)!write(tooz_wakeup_fd, &byte, 1);
+    errno = saved;
+}
+
+int tooz_make_signal_wakeup(const int *signals, int count) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0 || fcntl(fds[i], F_SETFL, O_NONBLOCK) != 0) {
+            int saved = errno;
+            close(fds[0]);
+            close(fds[1]);
+            errno = saved;
+            return -1;
+        }
+    }
+    tooz_wakeup_fd = fds[1];
+    for (int i = 0; i < count; i++) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = tooz_wake;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_RESTART | (signals[i] == SIGCHLD ? SA_NOCLDSTOP : 0);
+        if (sigaction(signals[i], &action, NULL) != 0) return -1;
+    }
+    return fds[0];
 }

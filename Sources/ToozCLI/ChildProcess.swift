@@ -59,8 +59,6 @@ final class ChildProcess: Sendable {
     /// Starts `arguments[0]`, looked up in `PATH`, with the current environment plus `environment`.
     ///
     /// With `newProcessGroup`, the child leads a new process group (see ``leadsGroup``).
-    /// `blockedSignals` are blocked in the child from its first instruction on (every thread it
-    /// starts inherits the mask), so it can `sigwait` for them; all other signals are unblocked.
     ///
     /// - Throws: ``CLIFailure`` with 127 when the program does not exist, 126 when it cannot be run.
     static func spawn(
@@ -69,8 +67,7 @@ final class ChildProcess: Sendable {
         stdin: Output = .inherit,
         stdout: Output = .inherit,
         stderr: Output = .inherit,
-        newProcessGroup: Bool = false,
-        blockedSignals: [Int32] = []
+        newProcessGroup: Bool = false
     ) throws -> ChildProcess {
         precondition(!arguments.isEmpty, "spawn needs a program")
         var fileActions = posix_spawn_file_actions_t()
@@ -98,7 +95,6 @@ final class ChildProcess: Sendable {
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var mask = sigset_t()
         sigemptyset(&mask)
-        for number in blockedSignals { sigaddset(&mask, number) }
         posix_spawnattr_setsigmask(&attributes, &mask)
         var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
         if newProcessGroup {

@@ -12,9 +12,7 @@ import Darwin
 /// `tooz __guard --parent PID -- CMD…`: the process that `tooz lock` and `tooz elect` put between
 /// themselves and CMD, so that CMD never outlives tooz's lease. Hidden from help; not for users.
 ///
-/// tooz spawns it as the leader of a new process group, with SIGCHLD and the parent-death signal
-/// already blocked (so every thread of this process has them blocked, and `sigtimedwait` gets
-/// them). The guard:
+/// tooz spawns it as the leader of a new process group. The guard:
 ///
 /// 1. asks the kernel for the parent-death signal, then checks that its parent is still
 ///    `--parent`: if tooz died before that, it exits 125 without starting CMD;
@@ -30,6 +28,8 @@ import Darwin
 ///    the same signal raised on itself, so tooz sees exactly what CMD did. When CMD cannot be
 ///    started it exits 127 (not found) or 126, with the one line tooz printed before.
 ///
+/// SIGCHLD and the parent-death signal wake the guard through a handler that writes to a pipe
+/// (see `tooz_make_signal_wakeup` for why not sigwait); a one-second poll timeout backs it up.
 /// A thread of tooz that exits also delivers the parent-death signal (the kernel ties it to the
 /// spawning thread); `getppid()` still names tooz then, and the guard carries on.
 struct GuardCommand: ParsableCommand {
@@ -42,8 +42,6 @@ struct GuardCommand: ParsableCommand {
     /// The signals tooz passes on to the command's group, which the guard itself ignores.
     static let passedOn: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
 
-    /// The signals blocked in the guard from its start, so that it can wait for them.
-    static var waitedFor: [Int32] { [SIGCHLD, tooz_parent_death_signal()] }
 
     @Option(help: "The pid of the tooz process that must be alive for the command to run.")
     var parent: Int32
@@ -65,13 +63,14 @@ struct GuardCommand: ParsableCommand {
     }
 
     func run() throws {
-        var waited = sigset_t()
-        sigemptyset(&waited)
-        for number in Self.waitedFor { sigaddset(&waited, number) }
-        pthread_sigmask(SIG_BLOCK, &waited, nil)
         for number in Self.passedOn { signal(number, SIG_IGN) }
-
         let deathSignal = tooz_parent_death_signal()
+        let wakeup = [SIGCHLD, deathSignal].withUnsafeBufferPointer {
+            tooz_make_signal_wakeup($0.baseAddress, Int32($0.count))
+        }
+        guard wakeup >= 0 else {
+            throw CLIFailure(.software, "__guard: cannot install signal handlers: \(Platform.errorDescription(errno))")
+        }
         _ = tooz_set_parent_death_signal(deathSignal)
         // Set before the check: tooz dying from here on delivers the signal.
         guard getppid() == parent else {
@@ -87,13 +86,13 @@ struct GuardCommand: ParsableCommand {
         }
 
         let child = try ChildProcess.spawn(command)
-        let termination = waitForCommand(pid: child.pid, waited: &waited)
+        let termination = waitForCommand(pid: child.pid, wakeup: wakeup)
         Self.exit(like: termination)
     }
 
     /// Waits for CMD, then for the rest of the group (up to `grace`); SIGKILLs the whole group
     /// when tooz is gone.
-    private func waitForCommand(pid: pid_t, waited: inout sigset_t) -> ChildTermination {
+    private func waitForCommand(pid: pid_t, wakeup: Int32) -> ChildTermination {
         var termination: ChildTermination?
         var sweepDeadline: UInt64?
         while true {
@@ -123,25 +122,22 @@ struct GuardCommand: ParsableCommand {
                     sweepDeadline = now + UInt64(grace * 1e9)
                 }
             }
-            waitForSignal(&waited, upTo: sweepDeadline)
+            waitForSignal(wakeup, upTo: sweepDeadline)
         }
     }
 
-    /// Sleeps until a waited-for signal arrives, for at most a second (a backstop: every state
-    /// change also comes with a signal), or until `deadline`.
-    private func waitForSignal(_ waited: inout sigset_t, upTo deadline: UInt64?) {
+    /// Sleeps until a signal writes to the wake-up pipe, for at most a second (a backstop: every
+    /// state change also comes with a signal), or until `deadline`.
+    private func waitForSignal(_ wakeup: Int32, upTo deadline: UInt64?) {
         var nanoseconds: UInt64 = 1_000_000_000
         if let deadline {
             let now = Platform.monotonicNanoseconds()
             nanoseconds = min(nanoseconds, deadline > now ? deadline - now : 0)
         }
-        #if os(Linux)
-        var timeout = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-        _ = sigtimedwait(&waited, nil, &timeout)
-        #else
-        // No sigtimedwait: poll, with the signals still blocked so that none is lost.
-        usleep(useconds_t(min(nanoseconds / 1000, 10_000)))
-        #endif
+        var entry = pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)
+        _ = poll(&entry, 1, Int32((nanoseconds + 999_999) / 1_000_000))
+        var drain = [UInt8](repeating: 0, count: 64)
+        while read(wakeup, &drain, drain.count) > 0 {}
     }
 
     /// Exits the way CMD did: with its exit code, or killed by the same signal (without a core dump).

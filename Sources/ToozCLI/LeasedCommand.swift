@@ -39,8 +39,7 @@ struct LeasedCommand: Sendable {
             [guardExecutable, "__guard", "--parent", String(getpid()), "--grace", String(seconds)]
                 + (foreground ? ["--foreground"] : []) + ["--"] + command,
             environment: environment,
-            newProcessGroup: true,
-            blockedSignals: GuardCommand.waitedFor
+            newProcessGroup: true
         )
         slot.started(child)
         defer {

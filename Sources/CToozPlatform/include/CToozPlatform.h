@@ -13,4 +13,11 @@ int tooz_set_parent_death_signal(int signal);
 /// Returns 0, or -1 with errno set (ENOSYS where the call does not exist).
 int tooz_set_child_subreaper(void);
 
+/// Makes a wake-up pipe (both ends close-on-exec and non-blocking) and installs, for each of
+/// `signals`, a handler that writes one byte to it. Returns the read end, or -1 with errno set.
+/// A handler rather than sigwait: any thread may take a process-directed signal, and Swift's
+/// async main parks the main thread in sigsuspend with an empty mask, where a blocked-elsewhere
+/// SIGCHLD would be discarded and the parent-death signal would kill the process.
+int tooz_make_signal_wakeup(const int *signals, int count);
+
 #endif
