@@ -94,10 +94,13 @@ let package = Package(
             dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper", "ToozMemcached"],
             swiftSettings: strictSettings
         ),
+        // The few C calls the CLI needs that Swift cannot make (prctl is variadic).
+        .target(name: "CToozPlatform"),
         .executableTarget(
             name: "ToozCLI",
             dependencies: [
                 "ToozBackends",
+                "CToozPlatform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -45,14 +45,20 @@ final class ChildProcess: Sendable {
 
     let pid: pid_t
     let arguments: [String]
+    /// The process leads a process group of its own: signals go to the whole group, and when
+    /// the process ends, whatever is left of its group gets SIGKILL before it is reaped.
+    let leadsGroup: Bool
     private let reaped = Mutex<ChildTermination?>(nil)
 
-    private init(pid: pid_t, arguments: [String]) {
+    private init(pid: pid_t, arguments: [String], leadsGroup: Bool) {
         self.pid = pid
         self.arguments = arguments
+        self.leadsGroup = leadsGroup
     }
 
     /// Starts `arguments[0]`, looked up in `PATH`, with the current environment plus `environment`.
+    ///
+    /// With `newProcessGroup`, the child leads a new process group (see ``leadsGroup``).
     ///
     /// - Throws: ``CLIFailure`` with 127 when the program does not exist, 126 when it cannot be run.
     static func spawn(
@@ -60,7 +66,8 @@ final class ChildProcess: Sendable {
         environment: [String: String] = [:],
         stdin: Output = .inherit,
         stdout: Output = .inherit,
-        stderr: Output = .inherit
+        stderr: Output = .inherit,
+        newProcessGroup: Bool = false
     ) throws -> ChildProcess {
         precondition(!arguments.isEmpty, "spawn needs a program")
         var fileActions = posix_spawn_file_actions_t()
@@ -89,7 +96,12 @@ final class ChildProcess: Sendable {
         var mask = sigset_t()
         sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if newProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         var merged = Platform.environment
         for (key, value) in environment { merged[key] = value }
@@ -103,7 +115,7 @@ final class ChildProcess: Sendable {
         let result = posix_spawnp(&pid, arguments[0], &fileActions, &attributes, argv, envp)
         switch result {
         case 0:
-            return ChildProcess(pid: pid, arguments: arguments)
+            return ChildProcess(pid: pid, arguments: arguments, leadsGroup: newProcessGroup)
         case ENOENT:
             throw CLIFailure(.commandNotFound, "\(arguments[0]): command not found")
         default:
@@ -112,10 +124,24 @@ final class ChildProcess: Sendable {
     }
 
     /// How the process ended, if it has; reaps it when it has just ended.
+    ///
+    /// A group leader that has ended stays a zombie until its group's last members got SIGKILL:
+    /// its unreaped pid keeps the group's id from being reused, so the signal cannot reach
+    /// anyone else's group.
     func poll() -> ChildTermination? {
         reaped.withLock { reaped in
             if let reaped { return reaped }
             var status: Int32 = 0
+            if leadsGroup {
+                var info = siginfo_t()
+                while true {
+                    let result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+                    if result == -1, errno == EINTR { continue }
+                    if result == 0, info.si_signo == 0 { return nil }
+                    if result == 0 { Platform.send(SIGKILL, to: -pid) }
+                    break
+                }
+            }
             while true {
                 let result = waitpid(pid, &status, WNOHANG)
                 if result == pid {
@@ -134,10 +160,11 @@ final class ChildProcess: Sendable {
         }
     }
 
-    /// Sends `number` unless the process has been reaped (its pid may belong to someone else by then).
+    /// Sends `number` unless the process has been reaped (its pid may belong to someone else by
+    /// then); to the whole process group when the process leads one.
     func signal(_ number: Int32) {
         reaped.withLock { reaped in
-            if reaped == nil { Platform.send(number, to: pid) }
+            if reaped == nil { Platform.send(number, to: leadsGroup ? -pid : pid) }
         }
     }
 
@@ -154,8 +181,9 @@ final class ChildProcess: Sendable {
         }
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; returns once the process is reaped. Runs to the end
-    /// even in a cancelled task, because a child must never be left behind.
+    /// SIGTERM, then SIGKILL after `grace` (to the whole group when the process leads one);
+    /// returns once the process is reaped. Runs to the end even in a cancelled task, because a
+    /// child must never be left behind.
     @discardableResult
     func terminate(grace: Duration) async -> ChildTermination {
         if let termination = poll() { return termination }

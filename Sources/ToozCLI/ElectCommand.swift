@@ -10,8 +10,9 @@ struct ElectCommand: AsyncParsableCommand, GlobalOptionsCommand {
             Joins GROUP (creating it when needed, on backends with groups), campaigns for its \
             leadership, and runs CMD once elected, with TOOZ_FENCING_TOKEN (the leadership's \
             fencing token), TOOZ_GROUP and TOOZ_MEMBER set. When CMD ends, tooz stands down, \
-            leaves the group and exits with CMD's status. If the leadership is lost, CMD gets \
-            SIGTERM, then SIGKILL after --grace seconds, and tooz exits 76.
+            leaves the group and exits with CMD's status. If the leadership is lost, CMD's process \
+            group gets SIGTERM, then SIGKILL after --grace seconds, and tooz exits 76. If tooz \
+            dies, even of SIGKILL, CMD's group gets SIGKILL at once (Linux).
 
             Exit status: CMD's own status (128+N when a signal N killed it); 76 when the \
             leadership was lost; 3 when the backend has no leader election; 130 when \

@@ -28,6 +28,9 @@ struct ExitStatus: RawRepresentable, Hashable, Sendable {
     static let leaseLost = ExitStatus(rawValue: 76)
     /// EX_CONFIG: a malformed backend URL, unknown scheme or option, or bad option value.
     static let configuration = ExitStatus(rawValue: 78)
+    /// Internal, never the status of `tooz` itself: the guard between `lock`/`elect` and the
+    /// command found tooz gone before the command started, and did not start it.
+    static let guardOrphaned = ExitStatus(rawValue: 125)
     /// The command could not be executed (shell convention).
     static let cannotExecute = ExitStatus(rawValue: 126)
     /// The command was not found (shell convention).

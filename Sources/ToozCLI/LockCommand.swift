@@ -12,9 +12,12 @@ struct LockCommand: AsyncParsableCommand, GlobalOptionsCommand {
             pass it to the resource you protect so that it can refuse a stale holder), and with \
             TOOZ_LOCK and TOOZ_MEMBER.
 
-            If the lock's lease is lost while CMD runs, CMD gets SIGTERM, then SIGKILL after \
-            --grace seconds. SIGTERM and SIGHUP sent to tooz are passed on to CMD; a Ctrl-C in a \
-            terminal reaches CMD directly (a SIGINT sent to tooz alone is passed on after 0.2 s).
+            If the lock's lease is lost while CMD runs, CMD's process group (CMD and what it \
+            started) gets SIGTERM, then SIGKILL after --grace seconds. SIGTERM and SIGHUP sent \
+            to tooz are passed on to that group; a Ctrl-C in a terminal reaches CMD directly (a \
+            SIGINT sent to tooz alone is passed on after 0.2 s). If tooz dies, even of SIGKILL, \
+            the group gets SIGKILL at once (Linux); what CMD leaves running when it ends gets \
+            SIGTERM, then SIGKILL after --grace, before the lock is released.
 
             Exit status: CMD's own status (128+N when a signal N killed it); 75 (EX_TEMPFAIL) \
             when the lock stayed busy for the whole --wait, with one line on stderr; 76 when the \

@@ -17,5 +17,5 @@ struct SupervisedCommandOptions: ParsableArguments {
     }
 
     /// The command, ready to be supervised.
-    var leasedCommand: LeasedCommand { LeasedCommand(command: command, grace: duration(seconds: grace)) }
+    var leasedCommand: LeasedCommand { LeasedCommand(command: command, grace: duration(seconds: grace), guardExecutable: Platform.executablePath()) }
 }

@@ -20,7 +20,7 @@ struct ToozCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             DemoCommand.self, LockCommand.self, ElectCommand.self, GroupCommand.self, WatchCommand.self,
-            LeaderCommand.self, BenchCommand.self, DemoWorkerCommand.self, BenchLeaderCommand.self,
+            LeaderCommand.self, BenchCommand.self, DemoWorkerCommand.self, BenchLeaderCommand.self, GuardCommand.self,
         ]
     )
 

@@ -19,7 +19,8 @@ import ToozTestKit
         let pidFile = scratch.path + "/command.pid"
         let leased = LeasedCommand(
             command: ["sh", "-c", "echo $$ > '\(pidFile)'; exec sleep 100"],
-            grace: .seconds(5)
+            grace: .seconds(5),
+            guardExecutable: ToozProcess.executable
         )
         let outcome: Result<Int32, any Error> = try await breaker.withRunning {
             try await holder.withRunning {

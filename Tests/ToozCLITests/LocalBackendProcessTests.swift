@@ -28,7 +28,7 @@ import ToozTestKit
         ])
         defer { holder.cleanUp() }
         try await eventually("the holder to start its command") { readPID(pidFile) != nil }
-        // The command outlives a tooz killed with SIGKILL; stop it whatever happens below.
+        // Stop the command whatever happens below (the guard kills it when tooz dies).
         let commandPID = try #require(readPID(pidFile))
         defer { Platform.send(SIGKILL, to: commandPID) }
 
@@ -40,6 +40,7 @@ import ToozTestKit
 
         let free = try await ToozProcess.run(["lock", "--url", url, "--wait", "0", name, "--", "true"])
         #expect(free.status == 0, "stderr: \(free.stderr)")
+        try await eventually("the command to be gone with its tooz") { !isRunning(commandPID) }
     }
 
     @Test(arguments: ["file", "ipc"])
