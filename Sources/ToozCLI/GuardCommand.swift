@@ -42,7 +42,6 @@ struct GuardCommand: ParsableCommand {
     /// The signals tooz passes on to the command's group, which the guard itself ignores.
     static let passedOn: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
 
-
     @Option(help: "The pid of the tooz process that must be alive for the command to run.")
     var parent: Int32
 
