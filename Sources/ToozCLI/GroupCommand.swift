@@ -69,8 +69,13 @@ struct GroupCommand: AsyncParsableCommand {
 
                 \(CapabilitiesJSON.helpText)
 
-                Exit status: 0 after leaving; 2 when the group does not exist (see --create) or \
-                the member id has joined already; 65 for invalid --capabilities.
+                While joined, a membership in doubt, lost or restored is reported on stderr (the \
+                coordinator joins again by itself). When the group disappears (deleted, or lost \
+                with the server's data), --create makes it again and joins; without --create the \
+                command fails with 2.
+
+                Exit status: 0 after leaving; 2 when the group does not exist or disappears (see \
+                --create) or the member id has joined already; 65 for invalid --capabilities.
                 """
         )
 
@@ -97,13 +102,64 @@ struct GroupCommand: AsyncParsableCommand {
                         Console.error(
                             "joined group \(group.rawValue.debugDescription) as \(coordinator.member.rawValue.debugDescription); interrupt (Ctrl-C) to leave"
                         )
-                        // Stay a member until a signal cancels this wait.
-                        while true { try await Task.sleep(for: .seconds(3600)) }
+                        // Stay a member until a signal cancels this task.
+                        try await Self.stayMember(of: group, coordinator: coordinator, create: create)
                     }
                 }
             } catch is Interrupted {
                 // withRunning has shut the coordinator down, which left the group.
                 return
+            }
+        }
+
+        /// Says on stderr whenever the membership is in doubt, lost or restored (the coordinator
+        /// re-joins by itself after a loss). When the membership ends without our leaving (the
+        /// group was deleted, or vanished with the server's data), there is nothing to re-join:
+        /// with `--create` the group is made again and joined with the same capabilities;
+        /// without it the command fails as a join of a missing group does.
+        static func stayMember(of group: GroupID, coordinator: Coordinator, create: Bool) async throws {
+            let name = group.rawValue.debugDescription
+            while true {
+                guard let membership = coordinator.membership(in: group) else {
+                    throw ToozError(.groupNotCreated, "group \(name) is gone; this member is not in it any more")
+                }
+                var isFirst = true
+                for await state in membership.states {
+                    defer { isFirst = false }
+                    switch state {
+                    case .joined where isFirst: break
+                    case .joined: Console.error("membership of group \(name) restored")
+                    case .uncertain: Console.error("membership of group \(name) uncertain: the backend does not answer")
+                    case .lost(let reason): Console.error("membership of group \(name) lost (\(reason)); joining again")
+                    case .left: break
+                    }
+                }
+                // The states end when the member has left: a signal cancels this task first.
+                try Task.checkCancellation()
+                guard create else {
+                    throw ToozError(
+                        .groupNotCreated,
+                        "group \(name) is gone (deleted, or lost with the server's data); this member left it (--create makes it again)"
+                    )
+                }
+                Console.error("group \(name) is gone; creating it again")
+                try await rejoin(group, capabilities: membership.capabilities, coordinator: coordinator)
+                Console.error("joined group \(name) again")
+            }
+        }
+
+        /// `joinCreatingGroup`, retried every second while the backend cannot be reached.
+        private static func rejoin(_ group: GroupID, capabilities: Capabilities, coordinator: Coordinator) async throws {
+            var reported = false
+            while true {
+                do {
+                    try await coordinator.joinCreatingGroup(group, capabilities: capabilities)
+                    return
+                } catch let error as ToozError where error.code == .connectionFailed || error.code == .timedOut {
+                    if !reported { Console.error("cannot join group \(group.rawValue.debugDescription) yet (\(error.message)); retrying") }
+                    reported = true
+                    try await Task.sleep(for: .seconds(1))
+                }
             }
         }
     }
