@@ -49,4 +49,21 @@ struct GroupJoinOutageTests {
             #expect(member.stderr.contains("group \"outage\" is gone"), "stderr: \(member.stderr)")
         }
     }
+
+    @Test(.enabled(if: RedisTestServer.testsEnabled, "redis-server is not installed (scripts/test installs it)"))
+    func onRedisTooTheMemberIsBackAfterARestart() async throws {
+        try await RedisTestServer.withServer { server in
+            let url = "redis://127.0.0.1:\(server.port)?timeout=3"
+            let member = try ToozProcess.start(["group", "join", "--url", url, "--member", "m1", "--create", "outage"])
+            defer { member.cleanUp() }
+            try await eventually("the member to join") { member.stderr.contains("joined group \"outage\" as") }
+            try await server.restart()
+            try await eventually("the member to be back", toleratingErrors: true) {
+                guard member.stderr.contains("joined group \"outage\" again") else { return false }
+                return try await ToozProcess.run(["group", "members", "--url", url, "outage"]).stdout == "m1\n"
+            }
+            member.child.signal(SIGTERM)
+            #expect(try await member.wait() == .exited(0), "stderr: \(member.stderr)")
+        }
+    }
 }
