@@ -18,6 +18,11 @@ struct WatchCommand: AsyncParsableCommand, GlobalOptionsCommand {
             "capabilities"}) and "leader" (null when nobody leads). See `tooz group join --help` \
             for how capabilities map to JSON.
 
+            An outage of the backend does not end the watch: a warning says when events are \
+            interrupted and when they resume, and what changed meanwhile follows as the \
+            difference (joined, left, capabilities, leader lines). A group that disappears \
+            shows as every member leaving; the watch goes on and reports the group's return.
+
             Exit status: 0 when interrupted (SIGINT, SIGTERM, SIGHUP); 2 when the group does not \
             exist when watching starts; 3 when the backend has no groups.
             """

@@ -66,4 +66,26 @@ struct GroupJoinOutageTests {
             #expect(try await member.wait() == .exited(0), "stderr: \(member.stderr)")
         }
     }
+
+    @Test func aWatchGoesOnThroughARestartAndReportsTheDifference() async throws {
+        try await MemcachedTestServer.withServer { server in
+            let url = Self.url(server)
+            let member = try ToozProcess.start(["group", "join", "--url", url, "--member", "m1", "--create", "watched"])
+            defer { member.cleanUp() }
+            try await eventually("the member to join") { member.stderr.contains("joined group \"watched\" as") }
+            let watch = try ToozProcess.start(["watch", "--url", url, "--member", "w", "watched"])
+            defer { watch.cleanUp() }
+            try await eventually("the snapshot") { watch.stdout.hasPrefix("snapshot members=[m1]") }
+            try await server.restart()
+            // The server forgot the group: m1 leaves; then its join --create puts it back.
+            try await eventually("m1 to leave and join again in the watch") {
+                let lines = watch.stdout.split(separator: "\n")
+                guard let left = lines.firstIndex(where: { $0 == "left m1" }) else { return false }
+                return lines[(left + 1)...].contains { $0.hasPrefix("joined m1") }
+            }
+            #expect(watch.child.isRunning, "stderr: \(watch.stderr)")
+            watch.child.signal(SIGTERM)
+            #expect(try await watch.wait() == .exited(0), "stderr: \(watch.stderr)")
+        }
+    }
 }

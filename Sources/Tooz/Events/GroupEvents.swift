@@ -1,3 +1,5 @@
+import Logging
+
 /// The membership and leadership changes of one group, starting with a ``GroupEvent/snapshot(_:)``.
 ///
 /// It also reports this member's own ``MembershipState`` in the group when it changes
@@ -9,7 +11,12 @@
 /// polled backend gets. Each wake-up re-reads the whole group and yields the difference, so
 /// nothing is missed except a member that joined and left between two reads. A group that is
 /// deleted yields `left` for every member and the sequence goes on (the group may come back).
-/// The sequence ends when the consuming task is cancelled and throws when the backend fails.
+/// When the backend cannot be reached (`connectionFailed`, `timedOut`) after the first snapshot,
+/// the sequence logs a warning, keeps reading at the poll interval, and when a read succeeds
+/// again yields the difference from the last state it reported (and logs that it resumed):
+/// an outage delays events but loses none except, as ever, a join and leave in between. It
+/// ends when the consuming task is cancelled, and throws when the first read fails or the
+/// backend fails otherwise.
 public struct GroupEvents: AsyncSequence, Sendable {
     public typealias Element = GroupEvent
     public typealias Failure = any Error
@@ -34,6 +41,8 @@ public struct GroupEvents: AsyncSequence, Sendable {
         var membership: Membership?
         var membershipChangesSeen = 0
         var pending: [GroupEvent] = []
+        /// When the backend stopped answering, while it does not.
+        var outageSince: Duration?
 
         init(coordinator: Coordinator, group: GroupID) {
             self.coordinator = coordinator
@@ -67,7 +76,25 @@ public struct GroupEvents: AsyncSequence, Sendable {
                 } catch {
                     return finish()
                 }
-                let snapshot = try await coordinator.snapshot(of: group, allowMissing: true)
+                let snapshot: GroupSnapshot
+                do {
+                    snapshot = try await coordinator.snapshot(of: group, allowMissing: true)
+                } catch let error as ToozError where error.code == .connectionFailed || error.code == .timedOut {
+                    if outageSince == nil {
+                        outageSince = coordinator.clock.now()
+                        coordinator.logger.warning(
+                            "events of group \(group.rawValue.debugDescription) interrupted; reading again every \(interval)",
+                            metadata: ["error": "\(error.message)"]
+                        )
+                    }
+                    continue
+                }
+                if let since = outageSince {
+                    outageSince = nil
+                    coordinator.logger.warning(
+                        "events of group \(group.rawValue.debugDescription) resumed after \(coordinator.clock.now() - since); what changed meanwhile follows as differences"
+                    )
+                }
                 pending = MembershipDiff.events(from: last, to: snapshot)
                 self.last = snapshot
                 pending += membershipChanges()
