@@ -27,14 +27,20 @@ package final class GarbageServer: Sendable {
 
     package var connections: Int { self.accepted.count }
 
-    package static func start(reply: String?) async throws -> GarbageServer {
+    /// - Parameter closeAtOnce: close every connection as soon as it is accepted, without
+    ///   reading or answering (a server that hangs up).
+    package static func start(reply: String?, closeAtOnce: Bool = false) async throws -> GarbageServer {
         let accepted = Tally()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 accepted.add()
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Responder(reply: reply))
+                    if closeAtOnce {
+                        try channel.pipeline.syncOperations.addHandler(Closer())
+                    } else {
+                        try channel.pipeline.syncOperations.addHandler(Responder(reply: reply))
+                    }
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -56,6 +62,14 @@ package final class GarbageServer: Sendable {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard let reply else { return }
             context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: reply)), promise: nil)
+        }
+    }
+
+    private final class Closer: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+
+        func channelActive(context: ChannelHandlerContext) {
+            context.close(promise: nil)
         }
     }
 }

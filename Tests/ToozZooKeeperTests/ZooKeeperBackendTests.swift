@@ -233,6 +233,47 @@ struct ZooKeeperBackendTests {
             }
         }
     }
+
+    @Test("a deleted and re-created group's next join is pushed, not found by the safety-net re-read")
+    func recreatedGroupEventsArePushed() async throws {
+        try await ZooKeeperTestServer.withServer { server in
+            let watcher = try Coordinator(url: server.url + "?poll_interval=60", member: "watcher")
+            let other = try Coordinator(url: server.url, member: "joiner")
+            try await watcher.withRunning {
+                try await other.withRunning {
+                    try await other.createGroup("g")
+                    try await other.join("g")
+                    // The stream is consumed all along, as `tooz watch` does: each wake-up re-reads
+                    // the group and re-arms its watches, or (group gone) has none to re-arm.
+                    let (received, sink) = AsyncStream.makeStream(of: GroupEvent.self)
+                    let events = try watcher.events(in: "g")
+                    let consumer = Task {
+                        for try await event in events { sink.yield(event) }
+                        sink.finish()
+                    }
+                    defer { consumer.cancel() }
+                    var iterator = received.makeAsyncIterator()
+                    guard case .snapshot = await iterator.next() else {
+                        Issue.record("the stream did not start with a snapshot")
+                        return
+                    }
+                    try await other.leave("g")
+                    #expect(await iterator.next() == .left("joiner"))
+                    try await other.deleteGroup("g")
+                    // Let the deletion's watch fire and the stream re-read the missing group.
+                    try await Task.sleep(for: .seconds(1))
+                    try await other.createGroup("g")
+                    let started = ContinuousClock.now
+                    try await other.join("g", capabilities: ["a": 1])
+                    // With a 60 s poll interval, only a watch brings it in well under 10 s.
+                    let next = await iterator.next()
+                    let elapsed = ContinuousClock.now - started
+                    #expect(next == .joined("joiner", capabilities: ["a": 1]))
+                    #expect(elapsed < .seconds(10), "the join was reported after \(elapsed)")
+                }
+            }
+        }
+    }
 }
 
 /// kazoo's contender rules, without a server.

@@ -125,7 +125,7 @@ struct ZooKeeperSessionStateMachineTests {
         #expect(machine.timerFired(.handshake, now: .seconds(14)) == [.scheduleTimer(.handshake, at: .seconds(15))])
         #expect(
             machine.timerFired(.handshake, now: .seconds(15)) == [
-                .closeConnection(Self.first, reason: ToozError(.timedOut, "ZooKeeper handshake took longer than 15.0 seconds")),
+                .closeConnection(Self.first, reason: ToozError(.timedOut, "timed out waiting for the ZooKeeper handshake (no reply within 15.0 seconds)")),
                 .cancelTimer(.ping), .cancelTimer(.handshake), .openConnection(Self.second, after: .zero),
             ]
         )

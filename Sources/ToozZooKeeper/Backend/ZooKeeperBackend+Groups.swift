@@ -97,7 +97,10 @@ extension ZooKeeperBackend {
             children = try await client.getChildren(path, watcher: watcher).children
         } catch {
             if watcher != nil { watches.disarm(path) }
-            if Self.code(error) == .noNode { throw ToozError.groupNotCreated(group) }
+            if Self.code(error) == .noNode {
+                await watchForCreation(of: group, at: path, client)
+                throw ToozError.groupNotCreated(group)
+            }
             throw error
         }
         let names = children.filter { $0 != ZooKeeperPaths.leaderNode }
@@ -126,6 +129,23 @@ extension ZooKeeperBackend {
                 if let (member, capabilities) = entry { members[member] = capabilities }
             }
             return members
+        }
+    }
+
+    /// For a followed group found missing: an `exists` watch on its node, which fires when the
+    /// group is created again (the server keeps no child watch on a missing node, so without it
+    /// a deleted group's stream would hear of the re-creation only at the next poll). Best
+    /// effort: if the read fails, the poll interval still re-reads the group.
+    private func watchForCreation(of group: GroupID, at path: String, _ client: ZooKeeperClient) async {
+        let key = ZooKeeperGroupWatches.creationKey(path)
+        guard let watcher = watches.arm(key, for: group) else { return }
+        do {
+            if try await client.exists(path, watcher: watcher) != nil {
+                // Created since the listing: read it again now, which arms its child watch.
+                watches.notify(group)
+            }
+        } catch {
+            watches.disarm(key)
         }
     }
 

@@ -7,7 +7,9 @@ import Tooz
 /// Watch callbacks run on the client's event loop, so they only mark the watch as spent and
 /// notify. Re-arming happens in the next read of the group (``ZooKeeperBackend/members(of:)``
 /// and ``ZooKeeperBackend/holder(of:)``, which an event stream calls on every wake-up), so no
-/// background task is needed. A session that expires fires every watch (event `none`), and a
+/// background task is needed. A group that is missing when read gets an `exists` watch instead
+/// of a child watch (a child watch cannot be set on a missing node), so that its re-creation
+/// wakes the stream, which then reads it and arms its child watch. A session that expires fires every watch (event `none`), and a
 /// resumed session re-registers them, with changes made meanwhile delivered at once: streams
 /// re-read and emit the difference either way.
 final class ZooKeeperGroupWatches: Sendable {
@@ -48,6 +50,15 @@ final class ZooKeeperGroupWatches: Sendable {
             self?.disarm(path)
             signal.notifyAll()
         }
+    }
+
+    /// The key under which ``arm(_:for:)`` tracks the `exists` watch on a group node that is
+    /// missing (it fires when the node is created), apart from the child watch on the same path.
+    static func creationKey(_ path: String) -> String { path + "#exists" }
+
+    /// Wakes `group`'s stream, if anyone follows the group.
+    func notify(_ group: GroupID) {
+        state.withLock { $0.signals[group] }?.notifyAll()
     }
 
     /// Forgets the watch on `path` (it fired, or its read failed and left none).

@@ -16,19 +16,22 @@ final class ZooKeeperChannelHandler: ChannelInboundHandler {
     private let connection: ZooKeeperConnectionID
     private var processor: NIOSingleStepByteToMessageProcessor<ZooKeeperFrameDecoder>
     private let onFrame: (ZooKeeperConnectionID, ByteBuffer) -> Void
-    private let onInactive: (ZooKeeperConnectionID) -> Void
+    private let onInactive: (ZooKeeperConnectionID, (any Error)?) -> Void
     private var isActive = true
+    /// Why we closed the channel ourselves (a stream that cannot be framed, a channel error).
+    private var failure: (any Error)?
     private let logger: Logger
 
     /// - Parameters:
     ///   - onFrame: called on the event loop with each frame, without its length prefix.
-    ///   - onInactive: called once on the event loop when the channel is gone.
+    ///   - onInactive: called once on the event loop when the channel is gone, with the error
+    ///     that made the handler close it (`nil` when the peer or the driver closed it).
     init(
         connection: ZooKeeperConnectionID,
         maximumFrameLength: Int,
         logger: Logger,
         onFrame: @escaping (ZooKeeperConnectionID, ByteBuffer) -> Void,
-        onInactive: @escaping (ZooKeeperConnectionID) -> Void
+        onInactive: @escaping (ZooKeeperConnectionID, (any Error)?) -> Void
     ) {
         self.connection = connection
         self.processor = NIOSingleStepByteToMessageProcessor(ZooKeeperFrameDecoder(maximumFrameLength: maximumFrameLength))
@@ -50,6 +53,7 @@ final class ZooKeeperChannelHandler: ChannelInboundHandler {
                 "ZooKeeper stream cannot be framed; closing the connection",
                 metadata: ["tooz_connection_id": "\(self.connection.rawValue)", "zookeeper.error": "\(error)"]
             )
+            if self.failure == nil { self.failure = error }
             context.close(promise: nil)
         }
     }
@@ -69,13 +73,14 @@ final class ZooKeeperChannelHandler: ChannelInboundHandler {
             "ZooKeeper connection error; closing it",
             metadata: ["tooz_connection_id": "\(self.connection.rawValue)", "zookeeper.error": "\(error)"]
         )
+        if self.failure == nil { self.failure = error }
         context.close(promise: nil)
     }
 
     private func reportInactive() {
         guard self.isActive else { return }
         self.isActive = false
-        self.onInactive(self.connection)
+        self.onInactive(self.connection, self.failure)
     }
 }
 

@@ -64,9 +64,10 @@ package final class ZooKeeperClient: Sendable {
     /// Starts a session and waits until it is connected.
     ///
     /// - Throws: `connectionFailed` when no server of the ensemble granted a session within
-    ///   ``ZooKeeperClientConfiguration/operationTimeout`` or the credentials were refused;
-    ///   `CancellationError` when the calling task is cancelled. The client is closed before
-    ///   this throws.
+    ///   ``ZooKeeperClientConfiguration/operationTimeout`` or the credentials were refused, and
+    ///   also when the calling task is cancelled first; its message says what went wrong (the
+    ///   handshake timed out, the server closed the connection, its reply is not ZooKeeper's,
+    ///   …). The client is closed before this throws.
     package static func connect(
         configuration: ZooKeeperClientConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -80,6 +81,15 @@ package final class ZooKeeperClient: Sendable {
         client.eventLoop.execute { driver.value.start() }
         do {
             try await client.waitForSession(timeout: configuration.operationTimeout)
+        } catch is CancellationError {
+            // The caller gave up (typically its own start-up timeout, racing ours): say what
+            // the attempt had come to rather than leak a bare CancellationError.
+            let problem = await client.connectProblem()
+            await client.close()
+            throw ToozError(
+                .connectionFailed,
+                "gave up connecting to ZooKeeper (\(client.serverList)) before a session was granted: \(problem)"
+            )
         } catch {
             await client.close()
             throw error
@@ -97,9 +107,14 @@ package final class ZooKeeperClient: Sendable {
         let promise = self.eventLoop.makePromise(of: Void.self)
         let driver = self.driver
         self.eventLoop.execute { driver.value.waitForSession(promise) }
-        let servers = self.configuration.servers.map(\.description).joined(separator: ",")
+        let servers = self.serverList
         let timer = self.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-            promise.fail(ToozError(.connectionFailed, "no ZooKeeper server of \(servers) granted a session within \(timeout)"))
+            promise.fail(
+                ToozError(
+                    .connectionFailed,
+                    "no ZooKeeper server of \(servers) granted a session within \(timeout): \(driver.value.connectProblem)"
+                )
+            )
         }
         defer { timer.cancel() }
         try await withTaskCancellationHandler {
@@ -107,6 +122,16 @@ package final class ZooKeeperClient: Sendable {
         } onCancel: {
             promise.fail(CancellationError())
         }
+    }
+
+    /// The servers of the ensemble, for messages.
+    private var serverList: String { self.configuration.servers.map(\.description).joined(separator: ",") }
+
+    /// Why no session has been granted (yet): the latest connection failure, or how far the
+    /// current attempt has got.
+    private func connectProblem() async -> String {
+        let driver = self.driver
+        return (try? await self.eventLoop.submit { driver.value.connectProblem }.get()) ?? "unknown"
     }
 
     /// Ends the session and closes the connection; returns once nothing of the client is left

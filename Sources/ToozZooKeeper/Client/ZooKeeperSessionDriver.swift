@@ -53,6 +53,13 @@ final class ZooKeeperSessionDriver {
     private var needsFlush: Set<ZooKeeperConnectionID> = []
     private var timers: [Machine.Timer: Scheduled<Void>] = [:]
 
+    /// Why the latest connection attempt or connection failed, for the error of a caller who
+    /// waited for a session in vain; cleared when a session is granted.
+    private var lastFailure: String?
+    /// Connections we closed with a reason (recorded in ``lastFailure``), so that their end
+    /// does not overwrite it with "the server closed the connection".
+    private var closedWithReason: Set<ZooKeeperConnectionID> = []
+
     private var calls: [ZooKeeperRequestToken: Call] = [:]
     private var watchers = ZooKeeperWatchRegistry()
 
@@ -162,6 +169,18 @@ final class ZooKeeperSessionDriver {
         }
     }
 
+    /// What keeps the session from being granted, for the error of a caller who gave up
+    /// waiting: the latest failure, or how far the current attempt has got.
+    var connectProblem: String {
+        if let lastFailure = self.lastFailure { return lastFailure }
+        if let connection = self.currentConnection, self.channels[connection] != nil {
+            let server = self.connectionServers[connection].map(\.description) ?? "the server"
+            return "timed out waiting for the ZooKeeper handshake: \(server) accepted the connection but has not replied"
+        }
+        if !self.pendingConnects.isEmpty { return "timed out waiting for the TCP connection to be established" }
+        return "no connection attempt has completed"
+    }
+
     /// Requests sent and not answered, plus those waiting for a connection.
     var outstandingRequestCount: Int { self.machine.outstandingRequestCount }
 
@@ -219,6 +238,7 @@ final class ZooKeeperSessionDriver {
                 "zookeeper.error": "\(error)",
             ]
         )
+        self.lastFailure = "cannot connect to \(server.map(\.description) ?? "the server"): \(error)"
         self.run(self.machine.transportFailed(connection, now: self.now()))
     }
 
@@ -226,9 +246,20 @@ final class ZooKeeperSessionDriver {
         self.run(self.machine.frameReceived(frame, on: connection, now: self.now()))
     }
 
-    private func connectionInactive(_ connection: ZooKeeperConnectionID) {
+    private func connectionInactive(_ connection: ZooKeeperConnectionID, error: (any Error)?) {
         guard self.channels.removeValue(forKey: connection) != nil else { return }
-        self.connectionServers[connection] = nil
+        let server = self.connectionServers.removeValue(forKey: connection).map(\.description) ?? "the server"
+        if self.closedWithReason.remove(connection) == nil {
+            if let error = error as? ToozError {
+                // The frame decoder's: the byte stream is not ZooKeeper's framing.
+                self.lastFailure = "the reply of \(server) is not ZooKeeper's (\(error.message))"
+            } else if let error {
+                // A socket error, such as a reset.
+                self.lastFailure = "\(server) closed the connection (\(error))"
+            } else if !self.isClosing {
+                self.lastFailure = "\(server) closed the connection"
+            }
+        }
         self.needsFlush.remove(connection)
         if self.currentConnection == connection {
             self.currentConnection = nil
@@ -295,6 +326,9 @@ final class ZooKeeperSessionDriver {
 
         case .closeConnection(let connection, let reason):
             if let reason {
+                let server = self.connectionServers[connection].map(\.description) ?? "the server"
+                self.lastFailure = "\(server): \(reason.message)"
+                if self.channels[connection] != nil { self.closedWithReason.insert(connection) }
                 self.logger.debug(
                     "closing the ZooKeeper connection",
                     metadata: ["tooz_connection_id": "\(connection.rawValue)", "zookeeper.reason": "\(reason)"]
@@ -332,11 +366,13 @@ final class ZooKeeperSessionDriver {
 
         case .sessionEstablished(let session):
             self.logger.debug("ZooKeeper session established", metadata: self.metadata(session))
+            self.lastFailure = nil
             self.publish(.connected(session))
             self.resumeSessionWaiters(nil)
 
         case .sessionResumed(let session):
             self.logger.debug("ZooKeeper session resumed", metadata: self.metadata(session))
+            self.lastFailure = nil
             self.publish(.reconnected(session))
             self.resumeSessionWaiters(nil)
 
@@ -415,7 +451,7 @@ final class ZooKeeperSessionDriver {
                         maximumFrameLength: maximumFrameLength,
                         logger: logger,
                         onFrame: { connection, frame in bound.value.frameReceived(frame, on: connection) },
-                        onInactive: { connection in bound.value.connectionInactive(connection) }
+                        onInactive: { connection, error in bound.value.connectionInactive(connection, error: error) }
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }

@@ -301,7 +301,7 @@ package struct ZooKeeperSessionStateMachine<RequestContext> {
             return self.loseConnection(
                 now: now,
                 closeTransport: true,
-                reason: ToozError(.timedOut, "ZooKeeper handshake took longer than \(self.configuration.connectTimeout)")
+                reason: ToozError(.timedOut, "timed out waiting for the ZooKeeper handshake (no reply within \(self.configuration.connectTimeout))")
             )
         case (.sessionExpiry, .waitingForTransport(let connection)), (.sessionExpiry, .handshaking(let connection, _)):
             guard let expiry = self.expiryDeadline, now >= expiry else { return [] }
