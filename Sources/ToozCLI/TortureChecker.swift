@@ -44,6 +44,10 @@ struct TortureChecker: Sendable {
         /// next read by another worker, in ns; `nil` when no kill hit a holder there.
         var worstFailover: UInt64?
         var killsOfHolders = 0
+        /// Terms of leadership journaled, and how many overlapped the next one (with a paused leader).
+        var terms = 0
+        var termOverlaps = 0
+        var maxTermOverlap: UInt64 = 0
         var firstToken: UInt64?
         var lastToken: UInt64?
 
@@ -63,6 +67,52 @@ struct TortureChecker: Sendable {
             }
         }
         return pauses
+    }
+
+    /// Terms of leadership: disjoint, in strictly increasing token order, unless the earlier
+    /// leader was paused. A term with no journaled end ends when its leader was killed.
+    private static func checkLeadership(
+        _ journal: [TortureEntry],
+        kills: [(member: String, at: UInt64)],
+        paused: (String, UInt64, UInt64) -> Bool,
+        into report: inout Report
+    ) {
+        var terms: [(member: String, token: UInt64, start: UInt64, end: UInt64?)] = []
+        for entry in journal {
+            switch entry {
+            case .leadStart(let member, let token, let at): terms.append((member, token, at, nil))
+            case .leadEnd(let member, let token, let at, _):
+                if let index = terms.lastIndex(where: { $0.member == member && $0.token == token && $0.end == nil }) {
+                    terms[index].end = at
+                }
+            default: break
+            }
+        }
+        for index in terms.indices where terms[index].end == nil {
+            let term = terms[index]
+            terms[index].end = kills.first { $0.member == term.member && $0.at >= term.start }?.at
+        }
+        terms.sort { $0.start < $1.start }
+        report.terms = terms.count
+        for (previous, next) in zip(terms, terms.dropFirst()) {
+            if next.token <= previous.token {
+                report.violations.append(
+                    "leadership token went backwards: \(next.member) led with \(next.token) after \(previous.member) with \(previous.token)"
+                )
+            }
+            let end = previous.end ?? .max
+            guard next.start < end else { continue }
+            let overlap = min(end, next.end ?? .max) - next.start
+            report.termOverlaps += 1
+            if paused(previous.member, previous.start, end) {
+                report.maxTermOverlap = max(report.maxTermOverlap, overlap)
+            } else {
+                report.violations.append(
+                    "two leaders at once: \(next.member) (token \(next.token)) began leading while \(previous.member) (token \(previous.token)) still led"
+                        + (previous.end == nil ? " (its term never ended)" : ", and \(previous.member) was never paused")
+                )
+            }
+        }
     }
 
     static func check(journal: [TortureEntry], register: [RegisterRecord]) -> Report {
@@ -184,6 +234,7 @@ struct TortureChecker: Sendable {
                 report.worstFailover = max(report.worstFailover ?? 0, next.at - kill.at)
             }
         }
+        checkLeadership(journal, kills: kills, paused: paused, into: &report)
         if report.holds == 0 && report.acceptedWrites == 0 {
             report.problems.append("no worker ever held the lock")
         }

@@ -16,7 +16,9 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
             clock. Meanwhile, at random intervals, the harness injects --faults: kill (SIGKILL a \
             worker and start a replacement) or stop (SIGSTOP a worker for a random time, up to \
             and beyond the lock TTL on a TTL backend, then SIGCONT). The random choices come from \
-            --seed, printed so that a run can be replayed.
+            --seed, printed so that a run can be replayed. When the backend has leader election, \
+            the workers also win and give up the leadership of the group "<lock>-leaders" in a \
+            loop, journaling each term.
 
             Then it checks the journal and the register: fencing tokens strictly increasing in \
             acquisition order; the register's final value equal to the number of accepted \
@@ -24,10 +26,11 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
             an accepted one, and no two accepted read-increment-writes overlapping; lock holds \
             overlapping, or the register refusing a holder, only when that holder had been \
             paused (its lease ran out while it was stopped: fencing at work, counted, not a \
-            violation). It prints the verdict and figures: faults by kind, holds, refused stale \
+            violation); leadership terms disjoint, with tokens increasing, unless the earlier \
+            leader was paused. It prints the verdict and figures: faults by kind, holds, refused stale \
             operations, the largest overlap, and the worst failover after killing a holder.
 
-            Not covered yet: server restarts and pauses, network partitions, leadership.
+            Not covered yet: server restarts and pauses, network partitions (docs/RELIABILITY.md).
 
             Exit status: 0 when no violation was found; 4 when the checker found a violation; \
             1 when the run proved nothing (no hold, or a worker exited on its own); 3 when the \

@@ -19,6 +19,10 @@ enum TortureEntry: Hashable, Sendable {
     case lost(member: String, at: UInt64)
     /// A worker's operation failed (and it went on).
     case error(member: String, message: String)
+    /// A term of leadership of the workers' group began (journaled once the campaign was won).
+    case leadStart(member: String, token: UInt64, at: UInt64)
+    /// A term ended: the leader stood down, or its body was cancelled (`lost`).
+    case leadEnd(member: String, token: UInt64, at: UInt64, lost: Bool)
     /// The harness started a worker.
     case spawn(member: String, pid: Int32, at: UInt64)
     /// The harness sent SIGKILL; `at` is read just before sending it.
@@ -36,6 +40,8 @@ enum TortureEntry: Hashable, Sendable {
             "hold \(member) \(token) \(start) \(end) \(read) \(wrote) \(outcome.rawValue)"
         case .lost(let member, let at): "lost \(member) \(at)"
         case .error(let member, let message): "error \(member) \(message.split(separator: "\n").joined(separator: " "))"
+        case .leadStart(let member, let token, let at): "lead-start \(member) \(token) \(at)"
+        case .leadEnd(let member, let token, let at, let lost): "lead-end \(member) \(token) \(at) \(lost ? "lost" : "stood-down")"
         case .spawn(let member, let pid, let at): "spawn \(member) \(pid) \(at)"
         case .kill(let member, let pid, let at): "kill \(member) \(pid) \(at)"
         case .stop(let member, let pid, let at, let planned): "stop \(member) \(pid) \(at) \(planned)"
@@ -62,6 +68,12 @@ enum TortureEntry: Hashable, Sendable {
             self = .lost(member: member, at: at)
         case "error":
             self = .error(member: member, message: fields.dropFirst(2).joined(separator: " "))
+        case "lead-start":
+            guard fields.count == 4, let token = number(2), let at = number(3) else { return nil }
+            self = .leadStart(member: member, token: token, at: at)
+        case "lead-end":
+            guard fields.count == 5, let token = number(2), let at = number(3) else { return nil }
+            self = .leadEnd(member: member, token: token, at: at, lost: fields[4] == "lost")
         case "spawn", "kill", "cont":
             guard fields.count == 4, let pid = pid(), let at = number(3) else { return nil }
             switch fields[0] {

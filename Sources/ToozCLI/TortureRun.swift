@@ -58,6 +58,7 @@ struct TortureRun: Sendable {
         // Stops reach past the lock TTL now and then, within reason for the run's length.
         let longestStop: UInt64 = ttl.map { min($0 * 3 / 2, max(2_000_000_000, duration / 2)) } ?? min(2_000_000_000, max(duration / 2, 200_000_000))
         let journal = try TortureJournal(path: journalPath)
+        let group: String? = info.features.isSuperset(of: [.leaderElection, .membership]) ? lock + "-leaders" : nil
         var random = SeededGenerator(seed: seed)
 
         let shown = shownURL ?? (try? BackendURL(url).redacted) ?? BackendURL.redact(url)
@@ -65,13 +66,14 @@ struct TortureRun: Sendable {
         say("tooz torture: \(processes) worker processes on \(shown), lock \"\(lock)\", \(format(ns: duration)), faults \(faultNames), seed \(seed)")
         say("  replay: \(replay)")
         say("  lock TTL: \(ttl.map(format(ns:)) ?? "none (session leases)"); stops last up to \(format(ns: longestStop))")
+        say("  leadership: " + (group.map { "the workers campaign for group \"\($0)\" on and off" } ?? "not checked (\(info.name) lacks leader election)"))
 
         var slots: [Slot] = []
         var spawned = 0
         func spawnNext() throws -> Slot {
             spawned += 1
             let member = "worker-\(spawned)" + memberSuffix
-            let child = try spawnWorker(member)
+            let child = try spawnWorker(member, group: group)
             journal.record(.spawn(member: member, pid: child.pid, at: Platform.monotonicNanoseconds()))
             return Slot(member: member, child: child)
         }
@@ -159,12 +161,13 @@ struct TortureRun: Sendable {
         journal.record(.cont(member: slot.member, pid: slot.child.pid, at: Platform.monotonicNanoseconds()))
     }
 
-    private func spawnWorker(_ member: String) throws -> ChildProcess {
+    private func spawnWorker(_ member: String, group: String?) throws -> ChildProcess {
         var arguments = [
             Platform.executablePath(), "torture-worker", "--member", member, "--lock", lock, "--register", registerPath,
             "--journal", journalPath, "--stop-file", stopPath, "--hold-ms", String(holdMilliseconds),
             "--parent", String(Platform.processID),
         ]
+        if let group { arguments += ["--group", group] }
         if verbose { arguments.append("--verbose") }
         let log = logPath(member)
         // The URL travels in the environment, where a password does not show in ps(1).
@@ -191,6 +194,9 @@ struct TortureRun: Sendable {
         let tokens = report.firstToken.map { "\($0) → \(report.lastToken ?? $0)" } ?? "none"
         Console.out("  register: \(report.finalValue); fencing tokens \(tokens)")
         Console.out("  overlap: max \(format(ns: report.maxOverlap)) between holds (\(report.overlaps) overlaps, each with a paused holder unless listed below)")
+        Console.out(
+            "  leadership: \(report.terms) terms, \(report.termOverlaps) overlapping the next (max \(format(ns: report.maxTermOverlap)) with a paused leader)"
+        )
         if let failover = report.worstFailover {
             Console.out("  failover: worst \(format(ns: failover)) from killing a holder to the next holder's read (\(report.killsOfHolders) kills hit a holder)")
         } else {
@@ -205,7 +211,7 @@ struct TortureRun: Sendable {
             Console.out("✗ verdict: inconclusive in \(format(seconds: seconds)) (seed \(seed))")
         } else {
             Console.out(
-                "✓ verdict: no violation in \(format(seconds: seconds)): \(report.acceptedWrites) increments, none lost or duplicated; tokens strictly increasing; fenced writes never overlapped"
+                "✓ verdict: no violation in \(format(seconds: seconds)): \(report.acceptedWrites) increments, none lost or duplicated; tokens strictly increasing; fenced writes never overlapped; \(report.terms) leadership terms, one leader at a time but for paused ones"
             )
         }
     }
@@ -228,6 +234,9 @@ struct TortureRun: Sendable {
             ("worker_errors", .int(Int64(report.workerErrors))),
             ("overlaps", .int(Int64(report.overlaps))),
             ("max_overlap_ms", milliseconds(report.maxOverlap)),
+            ("leadership_terms", .int(Int64(report.terms))),
+            ("leadership_overlaps", .int(Int64(report.termOverlaps))),
+            ("max_leadership_overlap_ms", milliseconds(report.maxTermOverlap)),
             ("kills_of_holders", .int(Int64(report.killsOfHolders))),
             ("worst_failover_ms", milliseconds(report.worstFailover)),
             ("violations", .array(report.violations.map { .string($0) })),

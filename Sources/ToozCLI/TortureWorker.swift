@@ -28,6 +28,7 @@ struct TortureWorkerCommand: AsyncParsableCommand, GlobalOptionsCommand {
     @Option var journal: String
     @Option var stopFile: String
     @Option var holdMs: Int = 5
+    @Option(help: "The group whose leadership the worker campaigns for, on and off; none without it.") var group: String?
     @Option(help: "The harness's pid: the worker exits when it is orphaned.") var parent: Int32
 
     func run() async throws {
@@ -36,15 +37,59 @@ struct TortureWorkerCommand: AsyncParsableCommand, GlobalOptionsCommand {
         let member = global.resolvedMember().rawValue
         let settings = self
         try await global.withCoordinator(member: global.resolvedMember()) { coordinator in
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
+            try await withThrowingTaskGroup(of: Bool.self) { tasks in
                 let parent = settings.parent
-                tasks.addTask { await DemoWorkerCommand.exitWhenOrphaned(parent: parent) }
+                tasks.addTask {
+                    await DemoWorkerCommand.exitWhenOrphaned(parent: parent)
+                    return false
+                }
+                if let group = settings.group {
+                    tasks.addTask {
+                        await TortureWorkerCommand.campaign(coordinator, group: GroupID(group), member: member, journal: journal)
+                        return false
+                    }
+                }
                 tasks.addTask {
                     try await settings.work(coordinator, member: member, journal: journal, register: register)
+                    return true
                 }
-                // The work ends when the stop file appears; then stop watching the parent.
-                _ = try await tasks.next()
+                // The work ends when the stop file appears; then stop campaigning and watching the parent.
+                while let workDone = try await tasks.next(), !workDone {}
                 tasks.cancelAll()
+            }
+        }
+    }
+
+    /// Wins the leadership, leads 100-500 ms, stands down, and again, until cancelled; journals
+    /// each term. Errors are journaled and the campaign goes on.
+    private static func campaign(_ coordinator: Coordinator, group: GroupID, member: String, journal: TortureJournal) async {
+        do {
+            _ = try await coordinator.createGroupIfNeeded(group)
+            try await coordinator.join(group)
+        } catch {
+            if !Task.isCancelled { journal.record(.error(member: member, message: "could not join \(group.rawValue): \(error)")) }
+            return
+        }
+        while !Task.isCancelled {
+            do {
+                try await coordinator.withLeadership(of: group) { lease in
+                    let token = lease.fencingToken.value
+                    journal.record(.leadStart(member: member, token: token, at: Platform.monotonicNanoseconds()))
+                    do {
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 100...500)))
+                    } catch {
+                        journal.record(.leadEnd(member: member, token: token, at: Platform.monotonicNanoseconds(), lost: true))
+                        throw error
+                    }
+                    journal.record(.leadEnd(member: member, token: token, at: Platform.monotonicNanoseconds(), lost: false))
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            } catch {
+                if Task.isCancelled { return }
+                if (error as? ToozError)?.code != .leaseLost {
+                    journal.record(.error(member: member, message: "leadership: \(error)"))
+                }
+                try? await Task.sleep(for: .milliseconds(100))
             }
         }
     }

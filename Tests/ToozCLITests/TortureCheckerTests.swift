@@ -130,10 +130,48 @@ import Testing
             .stop(member: "worker-2", pid: 42, at: 5, planned: 6), .cont(member: "worker-2", pid: 42, at: 7),
             .kill(member: "worker-3", pid: 43, at: 8), .lost(member: "worker-1", at: 9),
             .exited(member: "worker-4", status: "exited with status 1", at: 10),
+            .leadStart(member: "worker-1", token: 3, at: 11), .leadEnd(member: "worker-1", token: 3, at: 12, lost: true),
+            .leadEnd(member: "worker-2", token: 4, at: 13, lost: false),
         ]
         #expect(TortureEntry.parse(entries.map(\.line).joined(separator: "\n")) == entries)
         let record = RegisterRecord(operation: .refusedRead, token: 1, bar: 2, value: 3, member: "w", at: 4)
         #expect(RegisterRecord(line: Substring(record.line)) == record)
         #expect(RegisterRecord(line: "write 1 1") == nil)
+    }
+
+    @Test func leadershipTermsMustBeDisjointUnlessTheLeaderWasPaused() {
+        let handedOver: [TortureEntry] = [
+            .leadStart(member: "a", token: 1, at: 10), .leadEnd(member: "a", token: 1, at: 20, lost: false),
+            .leadStart(member: "b", token: 2, at: 30), .kill(member: "b", pid: 2, at: 40),
+            .leadStart(member: "c", token: 3, at: 45), .leadEnd(member: "c", token: 3, at: 50, lost: false),
+        ]
+        let clean = TortureChecker.check(journal: handedOver, register: history(1).register)
+        #expect(clean.terms == 3)
+        #expect(clean.termOverlaps == 0)
+        #expect(clean.violations == [])
+
+        let twoLeaders: [TortureEntry] = [
+            .leadStart(member: "a", token: 1, at: 10), .leadStart(member: "b", token: 2, at: 15),
+            .leadEnd(member: "a", token: 1, at: 20, lost: true), .leadEnd(member: "b", token: 2, at: 30, lost: false),
+        ]
+        let overlapping = TortureChecker.check(journal: twoLeaders, register: history(1).register)
+        #expect(overlapping.termOverlaps == 1)
+        #expect(overlapping.violations.count == 1)
+        #expect(overlapping.violations.first?.hasPrefix("two leaders at once") == true)
+
+        let pausedLeader = TortureChecker.check(
+            journal: twoLeaders + [.stop(member: "a", pid: 1, at: 11, planned: 5), .cont(member: "a", pid: 1, at: 19)],
+            register: history(1).register
+        )
+        #expect(pausedLeader.violations == [])
+        #expect(pausedLeader.maxTermOverlap == 5)
+
+        let backwards: [TortureEntry] = [
+            .leadStart(member: "a", token: 2, at: 10), .leadEnd(member: "a", token: 2, at: 20, lost: false),
+            .leadStart(member: "b", token: 1, at: 30), .leadEnd(member: "b", token: 1, at: 40, lost: false),
+        ]
+        let report = TortureChecker.check(journal: backwards, register: history(1).register)
+        #expect(report.violations.count == 1)
+        #expect(report.violations.first?.hasPrefix("leadership token went backwards") == true)
     }
 }

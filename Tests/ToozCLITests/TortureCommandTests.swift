@@ -36,6 +36,7 @@ import Testing
         }
         #expect(injected > 0)
         #expect(field["violations"] == .array([]))
+        if case .int(let terms) = field["leadership_terms"] { #expect(terms > 0) } else { Issue.record("no leadership_terms") }
         #expect(output.stderr.contains("replay: tooz torture"))
         #expect(output.stderr.contains("--seed 7"))
     }
