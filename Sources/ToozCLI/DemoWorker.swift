@@ -121,7 +121,7 @@ struct DemoWorkerCommand: AsyncParsableCommand, GlobalOptionsCommand {
     }
 
     /// Exits at once when the demo process is gone, so a crashed demo leaves no worker behind.
-    private static func exitWhenOrphaned(parent: Int32) async {
+    static func exitWhenOrphaned(parent: Int32) async {
         while !Task.isCancelled {
             if Platform.parentProcessID != parent { _exit(70) }
             try? await Task.sleep(for: .milliseconds(100))

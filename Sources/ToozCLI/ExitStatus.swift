@@ -14,6 +14,9 @@ struct ExitStatus: RawRepresentable, Hashable, Sendable {
     static let refused = ExitStatus(rawValue: 2)
     /// The backend does not implement the feature.
     static let unsupported = ExitStatus(rawValue: 3)
+    /// `torture` found a violation: a lost or duplicated increment, a token going backwards, an
+    /// accepted stale write, or holders overlapping without a pause to explain it.
+    static let violation = ExitStatus(rawValue: 4)
     /// EX_USAGE: a bad command line.
     static let usage = ExitStatus(rawValue: 64)
     /// EX_DATAERR: a bad name, bad capabilities JSON, or data that cannot be encoded.
@@ -60,12 +63,13 @@ struct ExitStatus: RawRepresentable, Hashable, Sendable {
 
         Exit status:
           0      success
-          1      a negative answer: `leader` found nobody leading, or a `demo`
-                 check failed
+          1      a negative answer: `leader` found nobody leading, a `demo`
+                 check failed, or a `torture` run proved nothing
           2      refused by the backend's state: the group does not exist,
                  exists already or is not empty; the member has not joined,
                  or has joined already
           3      the backend does not implement the feature
+          4      `torture` found a violation of the lock's guarantees
           64     bad command line
           65     bad data: an invalid name, invalid --capabilities JSON,
                  capabilities too big

@@ -19,8 +19,9 @@ struct ToozCommand: AsyncParsableCommand {
         discussion: ExitStatus.helpText,
         version: "0.1.0",
         subcommands: [
-            DemoCommand.self, LockCommand.self, ElectCommand.self, GroupCommand.self, WatchCommand.self,
+            DemoCommand.self, TortureCommand.self, LockCommand.self, ElectCommand.self, GroupCommand.self, WatchCommand.self,
             LeaderCommand.self, BenchCommand.self, DemoWorkerCommand.self, BenchLeaderCommand.self, GuardCommand.self,
+            TortureWorkerCommand.self,
         ]
     )
 
