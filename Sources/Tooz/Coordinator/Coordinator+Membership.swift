@@ -17,14 +17,10 @@ extension Coordinator {
     package func noteJoined(_ group: GroupID, capabilities: Capabilities, sentAt: Duration) {
         let machine = LeaseStateMachine(sentAt: sentAt, ttl: configuration.membershipTTL, timing: membershipTiming)
         let membership = Membership(group: group, capabilities: capabilities, machine: machine)
-        // As in register(_:): the renewal loop is woken only when it would sleep past this
-        // membership's first tick; a join or leave in a loop should not cost a timer each.
+        // A join or leave in a loop should not cost a timer each (see renewalMustWake).
         let (previous, mustWake) = state.withLock { state in
             defer { state.memberships[group] = membership }
-            let mustWake = state.renewalWakeUpAt.map { scheduled in
-                machine.nextWakeUp.map { $0 < scheduled } ?? false
-            } ?? true
-            return (state.memberships[group], mustWake)
+            return (state.memberships[group], state.renewalMustWake(for: machine))
         }
         previous?.update { $0.released() }
         membershipsChanged.notifyAll()

@@ -121,12 +121,10 @@ extension Coordinator {
     // MARK: Lease registry
 
     package func register(_ lease: Lease) {
-        // Wake the renewal loop only when it would otherwise sleep past this lease's first
-        // refresh or deadline; usually it wakes sooner anyway, and waking it costs a timer.
+        let machine = lease.machine
         let mustWake = state.withLock { state -> Bool in
             state.leases[ObjectIdentifier(lease)] = lease
-            guard let scheduled = state.renewalWakeUpAt else { return true }
-            return lease.machine.nextWakeUp.map { $0 < scheduled } ?? false
+            return state.renewalMustWake(for: machine)
         }
         if mustWake { leasesChanged.notifyAll() }
     }

@@ -51,6 +51,14 @@ public final class Coordinator: Service, Sendable {
         var leases: [ObjectIdentifier: Lease] = [:]
         /// When the renewal loop will next look at the leases; `nil` while it is computing that.
         var renewalWakeUpAt: Duration?
+
+        /// Whether the renewal loop must be woken for a new lease or membership governed by
+        /// `machine`: only when it would otherwise sleep past that one's first refresh or
+        /// deadline. Usually it wakes sooner anyway, and waking it costs a timer.
+        func renewalMustWake(for machine: LeaseStateMachine) -> Bool {
+            guard let scheduled = renewalWakeUpAt else { return true }
+            return machine.nextWakeUp.map { $0 < scheduled } ?? false
+        }
         /// Releases that failed, by grant token, retried by the renewal loop (TTL backends only).
         var abandonedReleases: [String: (key: LockKey, grant: LockGrant)] = [:]
         /// Whether a pass over ``abandonedReleases`` is under way.
