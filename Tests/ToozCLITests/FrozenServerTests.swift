@@ -45,22 +45,33 @@ import ToozTestKit
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let pidFile = scratch.path + "/command.pid"
-        let holder = try ToozProcess.start([
-            "lock", "--url", url, "frozen", "--", "sh", "-c", "echo $$ > '\(pidFile)'; exec sleep 600",
-        ])
+        let stoppedFile = scratch.path + "/command.stopped"
+        // CMD notes the moment SIGTERM reaches it, on the wall clock, itself: the test process
+        // polls for its end from a thread pool that a loaded machine may starve for a second,
+        // and that delay is the test's, not the lease's.
+        let script = """
+            echo $$ > '\(pidFile)'
+            trap 'date +%s.%N > "\(stoppedFile).tmp"; mv "\(stoppedFile).tmp" "\(stoppedFile)"; exit 0' TERM
+            sleep 600 &
+            wait
+            """
+        let holder = try ToozProcess.start(["lock", "--url", url, "frozen", "--", "sh", "-c", script])
         defer { holder.cleanUp() }
         try await eventually("the holder to start its command") { readPID(pidFile) != nil }
         let command = try #require(readPID(pidFile))
         defer { Platform.send(SIGKILL, to: command) }
 
-        let frozenAt = ContinuousClock.now
+        let frozenAt = Date().timeIntervalSince1970
         freeze()
         defer { thaw() }
         try await eventually("the command to be terminated", within: .seconds(60)) { !isRunning(command) }
-        let stoppedAfter = ContinuousClock.now - frozenAt
+        let stoppedAt = try #require(
+            Platform.readFile(stoppedFile).flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) },
+            "CMD ended without noting SIGTERM: it was killed without one")
+        let stoppedAfter = Duration.seconds(stoppedAt - frozenAt)
         // The last refresh that succeeded was sent before the freeze, so the server keeps the
-        // key at least until `ttl` after the freeze: the command must be gone by then.
-        #expect(stoppedAfter < ttl, "CMD ran \(stoppedAfter) after the freeze; the TTL is \(ttl)")
+        // key at least until `ttl` after the freeze: the command must be told to stop by then.
+        #expect(stoppedAfter < ttl, "CMD got SIGTERM \(stoppedAfter) after the freeze; the TTL is \(ttl)")
         thaw()
         #expect(try await holder.wait(limit: .seconds(120)) == .exited(76), "stderr: \(holder.stderr)")
     }
