@@ -110,7 +110,7 @@ let package = Package(
         // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
         .target(
             name: "ToozBackends",
-            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper", "ToozMemcached"],
+            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper", "ToozMemcached", "ToozEtcd"],
             swiftSettings: strictSettings
         ),
         // The few C calls the CLI needs that Swift cannot make (prctl is variadic).

@@ -1,5 +1,6 @@
 import Logging
 @_exported import Tooz
+import ToozEtcd
 import ToozLocal
 import ToozMemcached
 import ToozRedis
@@ -8,7 +9,7 @@ import ToozZooKeeper
 /// Builds backends from tooz URLs: the one place that knows every scheme.
 public enum BackendFactory {
     /// Every scheme this build understands, for error messages.
-    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo", "memcached"]
+    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo", "memcached", "etcd3+http", "etcd3+https", "etcd"]
 
     /// Parses `url` and builds its backend with the configuration its options ask for.
     ///
@@ -31,6 +32,8 @@ public enum BackendFactory {
             return try ZooKeeperBackends.make(parsed)
         case "memcached":
             return try MemcachedBackends.make(parsed)
+        case "etcd3+http", "etcd3+https", "etcd", "etcds":
+            return try EtcdBackends.make(parsed)
         default:
             if let local = try LocalBackends.make(parsed) { return local }
             throw ToozError(

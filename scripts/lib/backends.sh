@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # One `start_<backend>` function per server backend, started by scripts/test for each name in
-# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper memcached", see scripts/test).
+# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper memcached etcd", see scripts/test).
 # The helpers and the contract are in scripts/lib/servers.sh. Sourced, not run.
 #
-# The backends to come (etcd-server, postgresql, mariadb-server) follow start_memcached's shape.
+# The backends to come (postgresql, mariadb-server) follow start_memcached's shape.
 
 # redis_answers PORT: whether the redis-server on 127.0.0.1:PORT answers PING with PONG. An open
 # port is not enough: redis accepts connections while it still loads, and answers -LOADING.
@@ -129,4 +129,32 @@ start_memcached() {
     export TOOZ_TEST_MEMCACHED_URL="memcached://127.0.0.1:$port"
     add_test_url "$TOOZ_TEST_MEMCACHED_URL"
     log "memcached: $(memcached -V | awk '{ print $2 }') at $TOOZ_TEST_MEMCACHED_URL"
+}
+
+# etcd_answers PORT: whether the etcd on 127.0.0.1:PORT reports itself healthy (its HTTP
+# /health, served on the client port beside gRPC, says "health":"true" once it has a leader).
+etcd_answers() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET /health HTTP/1.0\r\n\r\n" >&3 && cat <&3' "$1" 2>/dev/null \
+        | grep -q '"health":"true"'
+}
+
+# start_etcd: a throwaway single-member etcd on 127.0.0.1 (client and peer ports free, data in
+# this run's temp dir), run in the foreground so that the pid we record is the server's.
+# Exports TOOZ_TEST_ETCD_URL (etcd3+http://127.0.0.1:PORT). The cluster tests start their own
+# three members from the same binary.
+start_etcd() {
+    ensure_debian_packages etcd-server || return 1
+    local port peer dir
+    port=$(free_port) || return 1
+    peer=$(free_port) || return 1
+    dir=$(new_data_dir etcd) || return 1
+    start_server etcd "$dir/server.log" etcd --name tooz-test --data-dir "$dir/data" \
+        --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
+        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        --initial-cluster "tooz-test=http://127.0.0.1:$peer" --initial-cluster-state new \
+        --log-level warn || return 1
+    wait_until etcd 60 etcd_answers "$port" || return 1
+    export TOOZ_TEST_ETCD_URL="etcd3+http://127.0.0.1:$port"
+    log "etcd: $(etcd --version | awk '/etcd Version/ { print $3 }') at $TOOZ_TEST_ETCD_URL"
 }

@@ -1,0 +1,72 @@
+import Foundation
+import Tooz
+
+extension EtcdBackend {
+    /// tooz's acquire, on our session lease: one transaction puts the key if it has never been
+    /// created (`create_revision == 0`). The put's revision is the key's create revision: the
+    /// fencing token, ordered by Raft.
+    public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
+        let lockKey = EtcdKeys.lock(key)
+        return try await withSessionLease { lease in
+            let request = EtcdOperations.txn(
+                [EtcdOperations.compare(lockKey, .create, .equal, 0)],
+                success: [EtcdOperations.put(lockKey, value: Array(owner.member.rawValue.utf8), lease: lease.id)]
+            )
+            let response = try await client.txn(request)
+            guard response.succeeded else { return nil }
+            let revision = response.header.revision
+            return LockGrant(
+                owner: owner, fencingToken: FencingToken(UInt64(revision), strength: .linearizable),
+                handle: EtcdLockHandle(lease: lease.id, createRevision: revision),
+                // The key lives as long as the lease, which the server keeps at least its TTL
+                // after the last request that proved it.
+                ttl: lease.ttl, validFrom: lease.provenAt
+            )
+        }
+    }
+
+    /// Keeps the session lease alive and reads the key, at once: ours while it is there with
+    /// our create revision on our lease.
+    public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
+        guard let handle = grant.handle(as: EtcdLockHandle.self) else { return false }
+        guard let lease = sessionIfCurrent(handle.lease) else { return false }
+        async let alive = keepAlive(lease)
+        async let read = client.range(EtcdOperations.rangeRequest(EtcdKeys.lock(key)))
+        guard try await alive, let kv = try await read.kvs.first else { return false }
+        return kv.createRevision == handle.createRevision && kv.lease == handle.lease
+    }
+
+    /// Deletes the key if it is still the one we created: never the next holder's.
+    public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
+        guard let handle = grant.handle(as: EtcdLockHandle.self) else { return false }
+        let lockKey = EtcdKeys.lock(key)
+        let response = try await client.txn(
+            EtcdOperations.txn([EtcdOperations.compare(lockKey, .create, .equal, handle.createRevision)], success: [EtcdOperations.delete(lockKey)])
+        )
+        return response.succeeded
+    }
+
+    /// The member id in the key's value. A Python holder's value is 16 random bytes, not a
+    /// member id: then the holder cannot be known.
+    public func holder(of key: LockKey) async throws -> MemberID? {
+        let response = try await client.range(EtcdOperations.rangeRequest(EtcdKeys.lock(key)))
+        guard let kv = response.kvs.first, let name = String(validating: kv.value, as: UTF8.self), !name.isEmpty,
+            !name.unicodeScalars.contains(where: { $0.value < 0x20 })
+        else { return nil }
+        return MemberID(name)
+    }
+
+    /// tooz's `break_`: a plain delete of whoever holds it.
+    public func breakLock(_ key: LockKey) async throws -> Bool {
+        var request = Etcdserverpb_DeleteRangeRequest()
+        request.key = Data(EtcdKeys.lock(key))
+        return try await client.deleteRange(request).deleted > 0
+    }
+
+    /// The session lease if `id` is still it; `nil` when that lease has been replaced (it
+    /// expired, and with it every key on it).
+    func sessionIfCurrent(_ id: Int64) -> EtcdSessionLease? {
+        guard let lease = currentSession, lease.id == id else { return nil }
+        return lease
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+import ToozBackends
+import ToozServerTestSupport
+import ToozTestKit
+
+@testable import ToozEtcd
+
+/// The etcd3+http:// backend against its own throwaway etcd: the transport under steady load,
+/// what tooz gets wrong (a stale holder deleting the next holder's key), a lease that the
+/// server ends, watches that wake, and peers that are not etcd.
+@Suite(
+    "etcd backend against a server",
+    .enabled(if: EtcdTestServer.testsEnabled, "etcd is not installed (scripts/test installs it)"),
+    .timeLimit(.minutes(3))
+)
+struct EtcdBackendServerTests {
+    private static let logger = Logger(label: "test.etcd")
+
+    private static func backend(_ url: String) throws -> EtcdBackend {
+        let (backend, _) = try EtcdBackends.make(BackendURL(url), logger: logger)
+        return backend as! EtcdBackend
+    }
+
+    private static func client(_ server: EtcdTestServer) -> EtcdClient {
+        EtcdClient(configuration: EtcdClientConfiguration(endpoints: [.init(host: "127.0.0.1", port: server.port)]), logger: logger)
+    }
+
+    /// etcd's server PINGs with nearly every response; NIO's default limit would have us hang
+    /// up after about 200 calls.
+    @Test func tenThousandSequentialCallsOnOneConnection() async throws {
+        try await EtcdTestServer.withServer { server in
+            let client = Self.client(server)
+            try await client.connect()
+            var put = Etcdserverpb_PutRequest()
+            put.key = Data("k".utf8)
+            var lastRevision: Int64 = 0
+            for index in 0..<10_000 {
+                put.value = Data(String(index).utf8)
+                let response = try await client.put(put)
+                #expect(response.header.revision > lastRevision)
+                lastRevision = response.header.revision
+            }
+            let read = try await client.range(EtcdOperations.rangeRequest(Array("k".utf8)))
+            #expect(read.kvs.first?.value == Data("9999".utf8))
+            #expect(read.kvs.first?.version == 10_000)
+            await client.close()
+        }
+    }
+
+    @Test func aLockCycleHasGrowingLinearizableTokensAndAStaleGrantCannotReleaseTheNextHolder() async throws {
+        try await EtcdTestServer.withServer { server in
+            let url = "etcd3+http://127.0.0.1:\(server.port)"
+            let a = try Self.backend(url)
+            let b = try Self.backend(url)
+            try await a.connect()
+            try await b.connect()
+            let key = LockKey.lock("stale")
+            let grantA = try #require(try await a.tryAcquire(key, owner: LockOwner(member: "a"), ttl: .seconds(30)))
+            #expect(grantA.fencingToken.strength == .linearizable)
+            #expect(try await b.tryAcquire(key, owner: LockOwner(member: "b"), ttl: .seconds(30)) == nil)
+            #expect(try await b.holder(of: key) == "a")
+            #expect(try await a.refresh(key, grant: grantA, ttl: .seconds(30)))
+
+            // Someone breaks A's lock and B takes it: A's grant must neither refresh nor release it.
+            #expect(try await b.breakLock(key))
+            let grantB = try #require(try await b.tryAcquire(key, owner: LockOwner(member: "b"), ttl: .seconds(30)))
+            #expect(grantB.fencingToken > grantA.fencingToken)
+            #expect(try await a.refresh(key, grant: grantA, ttl: .seconds(30)) == false)
+            #expect(try await a.release(key, grant: grantA) == false)
+            #expect(try await a.holder(of: key) == "b")
+            #expect(try await b.release(key, grant: grantB))
+            #expect(try await a.holder(of: key) == nil)
+            await a.disconnect()
+            await b.disconnect()
+        }
+    }
+
+    @Test func disconnectRevokesTheSessionLeaseSoLocksFreeAtOnce() async throws {
+        try await EtcdTestServer.withServer { server in
+            let url = "etcd3+http://127.0.0.1:\(server.port)"
+            let a = try Self.backend(url)
+            let b = try Self.backend(url)
+            try await a.connect()
+            try await b.connect()
+            let key = LockKey.lock("revoked")
+            _ = try #require(try await a.tryAcquire(key, owner: LockOwner(member: "a"), ttl: .seconds(30)))
+            await a.disconnect()
+            #expect(try await b.tryAcquire(key, owner: LockOwner(member: "b"), ttl: .seconds(30)) != nil)
+            await b.disconnect()
+        }
+    }
+
+    /// The server ends the lease (here: another client revokes it, as an expiry would): the
+    /// refresh says the lock is gone, the coordinator hears that the session ended, and the next
+    /// acquisition runs on a new lease.
+    @Test func aLeaseTheServerEndedIsReportedAndReplaced() async throws {
+        try await EtcdTestServer.withServer { server in
+            let backend = try Self.backend("etcd3+http://127.0.0.1:\(server.port)")
+            let signals = Mutex<[BackendSignal]>([])
+            try await backend.connect(BackendContext(logger: Self.logger, clock: .continuous) { signal in signals.withLock { $0.append(signal) } })
+            let key = LockKey.lock("expiring")
+            let grant = try #require(try await backend.tryAcquire(key, owner: LockOwner(member: "m"), ttl: .seconds(30)))
+            let lease = try #require(backend.currentSession)
+
+            let other = Self.client(server)
+            try await other.revokeLease(lease.id)
+            #expect(try await backend.refresh(key, grant: grant, ttl: .seconds(30)) == false)
+            _ = try await backend.heartbeat(member: "m", groups: [])
+            #expect(signals.withLock { $0.contains(.sessionExpired) })
+
+            let again = try #require(try await backend.tryAcquire(key, owner: LockOwner(member: "m"), ttl: .seconds(30)))
+            #expect(again.handle(as: EtcdLockHandle.self)?.lease != lease.id)
+            #expect(again.fencingToken > grant.fencingToken)
+            await other.close()
+            await backend.disconnect()
+        }
+    }
+
+    @Test func aLockWatchWakesWhenTheKeyIsDeleted() async throws {
+        try await EtcdTestServer.withServer { server in
+            let url = "etcd3+http://127.0.0.1:\(server.port)"
+            let a = try Self.backend(url)
+            try await a.connect()
+            let key = LockKey.lock("watched")
+            let grant = try #require(try await a.tryAcquire(key, owner: LockOwner(member: "a"), ttl: .seconds(30)))
+            let subscription = try #require(try await a.subscribe(to: .lock(key)))
+            let seen = subscription.signal.generation
+            #expect(try await a.release(key, grant: grant))
+            try await withDeadline("the lock watch to signal") { try await subscription.signal.wait(since: seen) }
+            subscription.cancel()
+            await a.disconnect()
+        }
+    }
+
+    @Test func groupsMembersAndCapabilitiesInToozsLayout() async throws {
+        try await EtcdTestServer.withServer { server in
+            let backend = try Self.backend("etcd3+http://127.0.0.1:\(server.port)")
+            try await backend.connect()
+            try await backend.createGroup("g1")
+            await #expect(throws: ToozError.self) { try await backend.createGroup("g1") }
+            try await backend.join("g1", member: "member-1", capabilities: .map([MessagePackMapEntry(.string("role"), .string("x"))]))
+            // tooz's get_groups would list "g1/member-" here too.
+            #expect(try await backend.groups() == ["g1"])
+            #expect(try await backend.memberNames(of: "g1") == ["member-1"])
+            let raw = Self.client(server)
+            let stored = try await raw.range(EtcdOperations.rangeRequest(EtcdKeys.group("g1")))
+            #expect(stored.kvs.first?.value == Data("tooz/groups/g1/".utf8))
+            let member = try await raw.range(EtcdOperations.rangeRequest(EtcdKeys.member("member-1", of: "g1")))
+            #expect(member.kvs.first?.lease == backend.currentSession?.id)
+            do {
+                try await backend.deleteGroup("g1")
+                Issue.record("a group with a member was deleted")
+            } catch let error as ToozError {
+                #expect(error.code == .groupNotEmpty)
+            }
+            try await backend.leave("g1", member: "member-1")
+            try await backend.deleteGroup("g1")
+            #expect(try await backend.groups() == [])
+            await raw.close()
+            await backend.disconnect()
+        }
+    }
+
+    @Test func peersThatAreNotEtcdFailClearly() async throws {
+        // A memcached port speaks no HTTP/2 at all; a closed port refuses.
+        try await MemcachedTestServer.withServer { memcached in
+            let backend = try Self.backend("etcd3+http://127.0.0.1:\(memcached.port)?timeout=3")
+            do {
+                try await backend.connect()
+                Issue.record("a memcached server was taken for etcd")
+            } catch let error as ToozError {
+                #expect(error.code == .connectionFailed)
+                #expect(error.message.contains("127.0.0.1:\(memcached.port)"), "\(error.message)")
+            }
+            await backend.disconnect()
+        }
+        let port = try ServerProcess.freePort()
+        let closed = try Self.backend("etcd3+http://127.0.0.1:\(port)?timeout=3")
+        await #expect(throws: ToozError.self) { try await closed.connect() }
+        await closed.disconnect()
+    }
+
+    @Test func aWrongPasswordIsRefusedWithoutEchoingIt() async throws {
+        try await EtcdTestServer.withServer { server in
+            let backend = try Self.backend("etcd3+http://root:not-the-password@127.0.0.1:\(server.port)")
+            do {
+                try await backend.connect()
+                Issue.record("connected with credentials to a cluster without auth")
+            } catch let error as ToozError {
+                #expect(error.code == .connectionFailed)
+                #expect(!"\(error)".contains("not-the-password"))
+            }
+            await backend.disconnect()
+        }
+    }
+}
