@@ -141,7 +141,7 @@ etcd_answers() {
 
 # start_etcd: a throwaway single-member etcd on 127.0.0.1 (client and peer ports free, data in
 # this run's temp dir), run in the foreground so that the pid we record is the server's.
-# Exports TOOZ_TEST_ETCD_URL (etcd3+http://127.0.0.1:PORT). The cluster tests start their own
+# Exports TOOZ_TEST_ETCD_URL (etcd3+http://127.0.0.1:PORT, also added to TOOZ_TEST_URLS). The cluster tests start their own
 # three members from the same binary.
 start_etcd() {
     ensure_debian_packages etcd-server || return 1
@@ -156,5 +156,6 @@ start_etcd() {
         --log-level warn || return 1
     wait_until etcd 60 etcd_answers "$port" || return 1
     export TOOZ_TEST_ETCD_URL="etcd3+http://127.0.0.1:$port"
+    add_test_url "$TOOZ_TEST_ETCD_URL"
     log "etcd: $(etcd --version | awk '/etcd Version/ { print $3 }') at $TOOZ_TEST_ETCD_URL"
 }
