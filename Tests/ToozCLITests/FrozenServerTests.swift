@@ -39,6 +39,17 @@ import ToozTestKit
         }
     }
 
+    @Test(.enabled(if: EtcdTestServer.testsEnabled, "etcd is not installed: run scripts/test"))
+    func etcdFrozenWhileACommandHoldsTheLock() async throws {
+        try await EtcdTestServer.withServer { server in
+            // The session lease the lock rides on is granted for 3 s: etcd may revoke it 3 s
+            // after the last keepalive it answered, which was before the freeze.
+            let url = "etcd3+http://127.0.0.1:\(server.port)?lock_timeout=3&timeout=30"
+            let member = server.members[0]
+            try await expectCommandStoppedWithinTTL(url: url, ttl: .seconds(3), freeze: member.pause, thaw: member.resume)
+        }
+    }
+
     private func expectCommandStoppedWithinTTL(
         url: String, ttl: Duration, freeze: () -> Void, thaw: () -> Void
     ) async throws {
