@@ -22,7 +22,7 @@ import re
 import statistics
 import sys
 
-BACKENDS = ["redis", "zookeeper", "memcached", "file", "ipc"]
+BACKENDS = ["redis", "zookeeper", "memcached", "etcd", "file", "ipc"]
 SOURCES = ["raw", "python", "swift"]
 NAME = re.compile(r"^r(\d+)\.([a-z]+)\.([a-z]+)\.([a-z]+)$")
 
@@ -50,6 +50,15 @@ ROWS = {
         ("ping", "round trip (mn; Python: pymemcache version)"),
         ("lock", "lock acquire + release"),
         ("lock_pipelined", "lock cycle as our backend sends it (ms ME + ma in one write, md C)"),
+        ("handoff", "hand-off (A releases → B holds)"),
+        ("join", "group join"),
+        ("members", "group members"),
+        ("leave", "group leave"),
+    ],
+    "etcd": [
+        ("ping", "round trip (Range, count only)"),
+        ("lock", "lock acquire + release"),
+        ("lock_gateway", "tooz-style cycle over the JSON gateway (3 POSTs, wrk)"),
         ("handoff", "hand-off (A releases → B holds)"),
         ("join", "group join"),
         ("members", "group members"),
