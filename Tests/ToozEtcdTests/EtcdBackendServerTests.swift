@@ -198,4 +198,79 @@ struct EtcdBackendServerTests {
             await backend.disconnect()
         }
     }
+
+    /// etcd with authentication on (turned on with etcdctl, as an operator would): the right
+    /// password gets a token and works; a wrong one is refused at connect, without the password
+    /// in the error.
+    @Test(.enabled(if: ServerProcess.findExecutable("etcdctl") != nil, "etcdctl is not installed (Debian's etcd-client)"))
+    func authenticationWithTheRightAndAWrongPassword() async throws {
+        try await EtcdTestServer.withServer { server in
+            let endpoint = "--endpoints=127.0.0.1:\(server.port)"
+            for arguments in [["user", "add", "root:s3cret-pw"], ["auth", "enable"]] {
+                let status = try ServerProcess.runToCompletion(
+                    [try #require(ServerProcess.findExecutable("etcdctl")), endpoint] + arguments, output: server.directory + "/etcdctl.out"
+                )
+                #expect(status == 0, "etcdctl \(arguments.joined(separator: " ")) failed")
+            }
+            let good = try Self.backend("etcd3+http://root:s3cret-pw@127.0.0.1:\(server.port)")
+            try await good.connect()
+            let grant = try #require(try await good.tryAcquire(.lock("authed"), owner: LockOwner(member: "m"), ttl: .seconds(30)))
+            #expect(try await good.release(.lock("authed"), grant: grant))
+            await good.disconnect()
+
+            let bad = try Self.backend("etcd3+http://root:wrong-pw@127.0.0.1:\(server.port)")
+            do {
+                try await bad.connect()
+                Issue.record("a wrong password was accepted")
+            } catch let error as ToozError {
+                #expect(error.code == .connectionFailed)
+                #expect(error.message.contains("refused the credentials"), "\(error.message)")
+                #expect(!"\(error)".contains("wrong-pw"))
+            }
+            await bad.disconnect()
+        }
+    }
+
+    /// One connection for two minutes (TOOZ_ETCD_SOAK_SECONDS): puts on a watched prefix and
+    /// keepalives of one lease, without a pause. Every put's event arrives, every keepalive is
+    /// answered, and the connection is never replaced.
+    @Test func aWatchAndKeepaliveSoakOnOneConnection() async throws {
+        let seconds = Int(ProcessInfo.processInfo.environment["TOOZ_ETCD_SOAK_SECONDS"] ?? "") ?? 120
+        try await EtcdTestServer.withServer { server in
+            let client = Self.client(server)
+            try await client.connect()
+            let (lease, _) = try await client.grantLease(ttl: 5)
+            let heard = Atomic<Int>(0)
+            let lastRevision = Atomic<Int64>(0)
+            let watch = try await client.watch(key: Array("soak/".utf8), rangeEnd: EtcdKeys.rangeEnd(ofPrefix: Array("soak/".utf8)), startRevision: 0) { news in
+                if case .changed(let revision) = news {
+                    heard.add(1, ordering: .relaxed)
+                    lastRevision.store(revision, ordering: .relaxed)
+                }
+            }
+            let connection = try await client.connection()
+            let end = ContinuousClock.now + .seconds(seconds)
+            var puts = 0
+            var keepalives = 0
+            var revision: Int64 = 0
+            while ContinuousClock.now < end {
+                var put = Etcdserverpb_PutRequest()
+                put.key = Data("soak/\(puts % 16)".utf8)
+                put.value = Data(String(puts).utf8)
+                revision = try await client.put(put).header.revision
+                puts += 1
+                if puts % 10 == 0 {
+                    #expect(try await client.keepAlive(lease) > 0)
+                    keepalives += 1
+                }
+            }
+            let finalRevision = revision
+            try await eventually("the watch to hear the last put") { lastRevision.load(ordering: .relaxed) >= finalRevision }
+            #expect(try await client.connection() === connection, "the connection was replaced during the soak")
+            #expect(heard.load(ordering: .relaxed) >= 1)
+            #expect(keepalives == puts / 10)
+            watch.cancel()
+            await client.close()
+        }
+    }
 }

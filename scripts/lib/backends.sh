@@ -144,7 +144,8 @@ etcd_answers() {
 # Exports TOOZ_TEST_ETCD_URL (etcd3+http://127.0.0.1:PORT, also added to TOOZ_TEST_URLS). The cluster tests start their own
 # three members from the same binary.
 start_etcd() {
-    ensure_debian_packages etcd-server || return 1
+    # etcdctl (etcd-client) turns authentication on for the auth tests.
+    ensure_debian_packages etcd-server etcd-client || return 1
     local port peer dir
     port=$(free_port) || return 1
     peer=$(free_port) || return 1
