@@ -80,6 +80,30 @@ struct EtcdBackendServerTests {
         }
     }
 
+    /// An earlier attempt's put was applied but its answer was lost: the next attempt of the same
+    /// acquisition finds the key by its owner token and adopts it (a stranger's does not).
+    @Test func aPutWhoseAnswerWasLostIsAdoptedByItsToken() async throws {
+        try await EtcdTestServer.withServer { server in
+            let backend = try Self.backend("etcd3+http://127.0.0.1:\(server.port)")
+            try await backend.connect()
+            let key = LockKey.lock("adopted")
+            let owner = LockOwner(member: "m")
+            let lease = try #require(backend.currentSession)
+            var put = Etcdserverpb_PutRequest()
+            put.key = Data(EtcdKeys.lock(key))
+            put.value = Data(Array("m".utf8) + [0] + Array(owner.token.utf8))
+            put.lease = lease.id
+            let revision = try await backend.client.put(put).header.revision
+
+            #expect(try await backend.tryAcquire(key, owner: LockOwner(member: "m"), ttl: .seconds(30)) == nil)
+            let grant = try #require(try await backend.tryAcquire(key, owner: owner, ttl: .seconds(30)))
+            #expect(grant.fencingToken.value == UInt64(revision))
+            #expect(try await backend.holder(of: key) == "m")
+            #expect(try await backend.release(key, grant: grant))
+            await backend.disconnect()
+        }
+    }
+
     @Test func disconnectRevokesTheSessionLeaseSoLocksFreeAtOnce() async throws {
         try await EtcdTestServer.withServer { server in
             let url = "etcd3+http://127.0.0.1:\(server.port)"

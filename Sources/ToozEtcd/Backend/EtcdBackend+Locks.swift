@@ -5,24 +5,44 @@ extension EtcdBackend {
     /// tooz's acquire, on our session lease: one transaction puts the key if it has never been
     /// created (`create_revision == 0`). The put's revision is the key's create revision: the
     /// fencing token, ordered by Raft.
+    ///
+    /// The value is the member id, a NUL and the owner token (Python reads none of it): a put
+    /// whose answer was lost with the connection is found by its token and adopted, by this
+    /// attempt or the next one of the same acquisition, instead of being left to block the lock
+    /// for as long as our session lease lives.
     public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
         let lockKey = EtcdKeys.lock(key)
+        let value = Array(owner.member.rawValue.utf8) + [0] + Array(owner.token.utf8)
         return try await withSessionLease { lease in
             let request = EtcdOperations.txn(
                 [EtcdOperations.compare(lockKey, .create, .equal, 0)],
-                success: [EtcdOperations.put(lockKey, value: Array(owner.member.rawValue.utf8), lease: lease.id)]
+                success: [EtcdOperations.put(lockKey, value: value, lease: lease.id)],
+                failure: [EtcdOperations.range(lockKey)]
             )
-            let response = try await client.txn(request)
-            guard response.succeeded else { return nil }
-            let revision = response.header.revision
-            return LockGrant(
-                owner: owner, fencingToken: FencingToken(UInt64(revision), strength: .linearizable),
-                handle: EtcdLockHandle(lease: lease.id, createRevision: revision),
-                // The key lives as long as the lease, which the server keeps at least its TTL
-                // after the last request that proved it.
-                ttl: lease.ttl, validFrom: lease.provenAt
-            )
+            let response: Etcdserverpb_TxnResponse
+            do {
+                response = try await client.txn(request)
+            } catch let error as ToozError where error.code == .connectionFailed || error.code == .timedOut {
+                let found = try? await client.range(EtcdOperations.rangeRequest(lockKey)).kvs.first
+                guard let found, found.value == Data(value) else { throw error }
+                return grant(owner, createRevision: found.createRevision, lease: lease)
+            }
+            if response.succeeded { return grant(owner, createRevision: response.header.revision, lease: lease) }
+            if let found = response.kvs(at: 0).first, found.value == Data(value) {
+                return grant(owner, createRevision: found.createRevision, lease: lease)
+            }
+            return nil
         }
+    }
+
+    private func grant(_ owner: LockOwner, createRevision: Int64, lease: EtcdSessionLease) -> LockGrant {
+        LockGrant(
+            owner: owner, fencingToken: FencingToken(UInt64(createRevision), strength: .linearizable),
+            handle: EtcdLockHandle(lease: lease.id, createRevision: createRevision),
+            // The key lives as long as the lease, which the server keeps at least its TTL after
+            // the last request that proved it.
+            ttl: lease.ttl, validFrom: lease.provenAt
+        )
     }
 
     /// Keeps the session lease alive and reads the key, at once: ours while it is there with
@@ -46,11 +66,11 @@ extension EtcdBackend {
         return response.succeeded
     }
 
-    /// The member id in the key's value. A Python holder's value is 16 random bytes, not a
-    /// member id: then the holder cannot be known.
+    /// The member id in the key's value (up to its NUL). A Python holder's value is 16 random
+    /// bytes, not a member id: then the holder cannot be known.
     public func holder(of key: LockKey) async throws -> MemberID? {
         let response = try await client.range(EtcdOperations.rangeRequest(EtcdKeys.lock(key)))
-        guard let kv = response.kvs.first, let name = String(validating: kv.value, as: UTF8.self), !name.isEmpty,
+        guard let kv = response.kvs.first, let name = String(validating: kv.value.prefix { $0 != 0 }, as: UTF8.self), !name.isEmpty,
             !name.unicodeScalars.contains(where: { $0.value < 0x20 })
         else { return nil }
         return MemberID(name)
