@@ -94,4 +94,30 @@ struct EtcdClusterTests {
             }
         }
     }
+
+    /// The member the holder talks to is frozen (SIGSTOP: its TCP connections stay open and
+    /// nothing answers). The holder's connection notices the silence, it moves to another
+    /// member, and its session lease, lock and membership carry on there.
+    @Test func aFrozenMemberIsLeftForAnotherWithTheLeaseIntact() async throws {
+        try await EtcdTestServer.withCluster(size: 3) { cluster in
+            let members = cluster.members.map(\.endpoint)
+            let holderURL = "etcd3+http://\(members[0])?endpoints=\(members[1]),\(members[2])&timeout=20"
+            let holder = try Coordinator(url: holderURL, member: "holder")
+            let group: GroupID = "frozen-group"
+            try await holder.withRunning {
+                try await holder.createGroup(group)
+                try await holder.join(group)
+                let lease = try #require(try await holder.lock(named: "frozen-lock").tryAcquire())
+                cluster.members[0].pause()
+                defer { cluster.members[0].resume() }
+                // A call that needs the cluster goes through another member.
+                try await eventually("the holder to reach the cluster again", toleratingErrors: true) {
+                    try await holder.members(of: group).contains("holder")
+                }
+                try await eventually("the holder's lease to be held") { lease.state == .held }
+                // The key is still the one it created, on the same lease.
+                #expect(try await lease.release())
+            }
+        }
+    }
 }

@@ -104,6 +104,8 @@ package final class EtcdClient: Sendable {
         do {
             grpc = try await GRPCConnection.connect(settings, eventLoopGroup: eventLoop) { [weak self] status in
                 self?.logger.debug("etcd connection lost", metadata: ["etcd.endpoint": "\(endpoint)", "etcd.reason": "\(status)"])
+                // The next connection tries the other members first: this one may be frozen or cut off.
+                self?.moveOn(from: endpoint)
                 if let disconnected = self?.hooks.withLock({ $0.disconnected }) { disconnected() }
             }
         } catch {
@@ -143,6 +145,12 @@ package final class EtcdClient: Sendable {
             }
             throw ToozError(.connectionFailed, "cannot set up the etcd connection to \(endpoint)", underlying: error)
         }
+    }
+
+    private func moveOn(from endpoint: EtcdClientConfiguration.Endpoint) {
+        let endpoints = configuration.endpoints
+        guard let index = endpoints.firstIndex(of: endpoint) else { return }
+        preferredEndpoint.withLock { if $0 == index { $0 = (index + 1) % endpoints.count } }
     }
 
     // MARK: Calls

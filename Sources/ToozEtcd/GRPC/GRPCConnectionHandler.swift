@@ -22,6 +22,20 @@ final class GRPCConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var parser: GRPCResponseParser
         var observer: Observer
         var deadline: Scheduled<Void>?
+        /// When a unary call was sent; `nil` for streams, which may rightly wait for ever.
+        var unarySince: NIODeadline?
+    }
+
+    /// When the connection is judged dead: a unary call has waited `idleBeforePing` with nothing
+    /// at all received, a PING is sent (at most one per `pingSpacing`: etcd's gRPC server
+    /// sends GOAWAY to clients that ping more often than every 5 s without data between), and
+    /// nothing arrives within `pingTimeout`. A frozen server keeps TCP open and would otherwise
+    /// hold every call until its own timeout.
+    struct Liveness: Sendable {
+        var idleBeforePing: TimeAmount = .seconds(2)
+        var pingTimeout: TimeAmount = .seconds(2)
+        var pingSpacing: TimeAmount = .seconds(5)
+        var tick: TimeAmount = .milliseconds(500)
     }
 
     /// What every new request carries: scheme and authority.
@@ -31,27 +45,68 @@ final class GRPCConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// The inbound window we keep open, per stream and for the connection.
     private let targetWindow: Int
     private let state: GRPCConnectionState
+    private let liveness: Liveness
 
     private var context: ChannelHandlerContext?
+    private var lastInbound = NIODeadline.now()
+    private var pingSentAt: NIODeadline?
+    private var lastPing: NIODeadline?
+    private var livenessCheck: Scheduled<Void>?
     private var calls: [HTTP2StreamID: Call] = [:]
     private var nextStreamID: Int32 = 1
     /// Set when no new call can start: the connection closed, failed, or was told to go away.
     private var refusal: GRPCStatus?
 
-    init(scheme: String, authority: String, maximumMessageSize: Int, targetWindow: Int, state: GRPCConnectionState) {
+    init(
+        scheme: String, authority: String, maximumMessageSize: Int, targetWindow: Int, state: GRPCConnectionState,
+        liveness: Liveness = Liveness()
+    ) {
         self.scheme = scheme
         self.authority = authority
         self.maximumMessageSize = maximumMessageSize
         self.targetWindow = targetWindow
         self.state = state
+        self.liveness = liveness
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        scheduleLivenessCheck(on: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        livenessCheck?.cancel()
+        livenessCheck = nil
         self.context = nil
+    }
+
+    private func scheduleLivenessCheck(on loop: any EventLoop) {
+        livenessCheck = loop.assumeIsolated().scheduleTask(in: liveness.tick) { [weak self] in
+            guard let self, self.context != nil else { return }
+            self.checkLiveness()
+            self.scheduleLivenessCheck(on: loop)
+        }
+    }
+
+    private func checkLiveness() {
+        guard let context, refusal == nil else { return }
+        let now = NIODeadline.now()
+        if let sent = pingSentAt {
+            if lastInbound >= sent {
+                pingSentAt = nil
+            } else if now - sent >= liveness.pingTimeout {
+                refuse(GRPCStatus(.unavailable, "the server stopped answering (nothing received for \(now - lastInbound), not even a PING's answer)"))
+                context.close(promise: nil)
+            }
+            return
+        }
+        guard let oldest = calls.values.compactMap(\.unarySince).min() else { return }
+        let waitingSince = max(oldest, lastInbound)
+        guard now - waitingSince >= liveness.idleBeforePing else { return }
+        if let last = lastPing, now - last < liveness.pingSpacing { return }
+        pingSentAt = now
+        lastPing = now
+        context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: UInt64(now.uptimeNanoseconds)), ack: false))), promise: nil)
     }
 
     // MARK: Calls
@@ -82,7 +137,10 @@ final class GRPCConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         for (name, value) in metadata { headers.add(name: name, value: value) }
 
-        var call = Call(parser: GRPCResponseParser(maximumMessageSize: maximumMessageSize), observer: observer)
+        var call = Call(
+            parser: GRPCResponseParser(maximumMessageSize: maximumMessageSize), observer: observer,
+            unarySince: endStream ? NIODeadline.now() : nil
+        )
         if let timeout {
             call.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
                 self?.cancel(streamID, status: GRPCStatus(.deadlineExceeded, "no answer within \(timeout)"))
@@ -123,6 +181,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        lastInbound = .now()
         if frame.streamID == .rootStream {
             if case .goAway(let lastStreamID, let code, _) = frame.payload {
                 goAway(lastStreamID: lastStreamID, code: code)
