@@ -297,4 +297,40 @@ struct EtcdBackendServerTests {
             await client.close()
         }
     }
+
+    /// etcd3+https:// against a TLS etcd that requires client certificates: with the CA and a
+    /// client certificate the backend works; without the certificate, or trusting another CA,
+    /// the connect fails clearly.
+    @Test(.enabled(if: ServerProcess.findExecutable("openssl") != nil, "openssl is not installed"))
+    func tlsWithClientCertificates() async throws {
+        let directory = try ServerProcess.makeTemporaryDirectory(prefix: "tooz-etcd-tls")
+        defer { ServerProcess.removeTree(directory) }
+        let files = try RedisTestServer.makeCertificates(in: directory)
+        let other = directory + "/other"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        let stranger = try RedisTestServer.makeCertificates(in: other)
+        let tls = EtcdTestServer.TLS(certificatePath: files.serverCertificatePath, keyPath: files.serverKeyPath, clientCAPath: files.caCertificatePath)
+        try await EtcdTestServer.withServer(tls: tls) { server in
+            let base = "etcd3+https://127.0.0.1:\(server.port)?timeout=5&ca_cert=\(files.caCertificatePath)"
+            let good = try Self.backend(base + "&cert_cert=\(files.clientCertificatePath)&cert_key=\(files.clientKeyPath)")
+            try await eventually("the TLS etcd to answer", toleratingErrors: true) {
+                try await good.connect()
+                return true
+            }
+            let grant = try #require(try await good.tryAcquire(.lock("tls"), owner: LockOwner(member: "m"), ttl: .seconds(30)))
+            #expect(try await good.release(.lock("tls"), grant: grant))
+            await good.disconnect()
+
+            for url in [base, "etcd3+https://127.0.0.1:\(server.port)?timeout=5&ca_cert=\(stranger.caCertificatePath)&cert_cert=\(files.clientCertificatePath)&cert_key=\(files.clientKeyPath)"] {
+                let refused = try Self.backend(url)
+                do {
+                    try await refused.connect()
+                    Issue.record("\(url) connected")
+                } catch let error as ToozError {
+                    #expect(error.code == .connectionFailed, "\(error)")
+                }
+                await refused.disconnect()
+            }
+        }
+    }
 }

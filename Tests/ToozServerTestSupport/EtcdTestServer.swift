@@ -34,14 +34,16 @@ package final class EtcdTestServer: Sendable {
         package let peerPort: Int
         package let directory: String
         fileprivate let initialCluster: String
+        fileprivate let tls: TLS?
         private let process = Mutex<pid_t?>(nil)
 
-        fileprivate init(name: String, clientPort: Int, peerPort: Int, directory: String, initialCluster: String) {
+        fileprivate init(name: String, clientPort: Int, peerPort: Int, directory: String, initialCluster: String, tls: TLS?) {
             self.name = name
             self.clientPort = clientPort
             self.peerPort = peerPort
             self.directory = directory
             self.initialCluster = initialCluster
+            self.tls = tls
         }
 
         /// The running member's pid, if it runs.
@@ -51,12 +53,17 @@ package final class EtcdTestServer: Sendable {
         package var endpoint: String { "127.0.0.1:\(clientPort)" }
 
         fileprivate func launch() throws {
-            let line = [
+            let scheme = tls == nil ? "http" : "https"
+            var line = [
                 EtcdTestServer.executable ?? "etcd", "--name", name, "--data-dir", directory + "/data",
-                "--listen-client-urls", "http://127.0.0.1:\(clientPort)", "--advertise-client-urls", "http://127.0.0.1:\(clientPort)",
+                "--listen-client-urls", "\(scheme)://127.0.0.1:\(clientPort)", "--advertise-client-urls", "\(scheme)://127.0.0.1:\(clientPort)",
                 "--listen-peer-urls", "http://127.0.0.1:\(peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
                 "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--log-level", "warn",
             ]
+            if let tls {
+                line += ["--cert-file", tls.certificatePath, "--key-file", tls.keyPath]
+                if let ca = tls.clientCAPath { line += ["--client-cert-auth", "--trusted-ca-file", ca] }
+            }
             let pid = try ServerProcess.spawn(line, output: directory + "/etcd.out")
             process.withLock { $0 = pid }
         }
@@ -105,6 +112,20 @@ package final class EtcdTestServer: Sendable {
         }
     }
 
+    /// Server TLS for the client port: certificate and key, and a CA that client certificates
+    /// must chain to when clients must present one.
+    package struct TLS: Sendable {
+        package var certificatePath: String
+        package var keyPath: String
+        package var clientCAPath: String?
+
+        package init(certificatePath: String, keyPath: String, clientCAPath: String? = nil) {
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+            self.clientCAPath = clientCAPath
+        }
+    }
+
     package let members: [Member]
     package let directory: String
 
@@ -133,7 +154,7 @@ package final class EtcdTestServer: Sendable {
     }
 
     /// Starts `size` members as one cluster and waits until every one reports itself healthy.
-    package static func start(size: Int = 1) async throws -> EtcdTestServer {
+    package static func start(size: Int = 1, tls: TLS? = nil) async throws -> EtcdTestServer {
         guard executable != nil else { throw Failure.notInstalled }
         let directory = try ServerProcess.makeTemporaryDirectory(prefix: "tooz-etcd")
         var lastError: (any Error)?
@@ -147,7 +168,9 @@ package final class EtcdTestServer: Sendable {
             let members = try specs.map { spec -> Member in
                 let memberDirectory = directory + "/" + spec.name
                 try FileManager.default.createDirectory(atPath: memberDirectory, withIntermediateDirectories: true)
-                return Member(name: spec.name, clientPort: spec.client, peerPort: spec.peer, directory: memberDirectory, initialCluster: initialCluster)
+                return Member(
+                    name: spec.name, clientPort: spec.client, peerPort: spec.peer, directory: memberDirectory, initialCluster: initialCluster, tls: tls
+                )
             }
             let server = EtcdTestServer(members: members, directory: directory)
             do {
@@ -164,13 +187,13 @@ package final class EtcdTestServer: Sendable {
     }
 
     /// Runs `body` with a fresh single member, then stops it and removes its data.
-    package static func withServer<T>(_ body: (EtcdTestServer) async throws -> T) async throws -> T {
-        try await withCluster(size: 1, body)
+    package static func withServer<T>(tls: TLS? = nil, _ body: (EtcdTestServer) async throws -> T) async throws -> T {
+        try await withCluster(size: 1, tls: tls, body)
     }
 
     /// Runs `body` with a fresh cluster of `size` members, then stops them and removes their data.
-    package static func withCluster<T>(size: Int, _ body: (EtcdTestServer) async throws -> T) async throws -> T {
-        let server = try await start(size: size)
+    package static func withCluster<T>(size: Int, tls: TLS? = nil, _ body: (EtcdTestServer) async throws -> T) async throws -> T {
+        let server = try await start(size: size, tls: tls)
         do {
             let result = try await body(server)
             await server.stopAndRemove()
@@ -200,11 +223,27 @@ package final class EtcdTestServer: Sendable {
             if let ended = pending.first(where: { $0.hasEnded() }) {
                 throw Failure.didNotStart(ended.logTail())
             }
-            pending.removeAll { Self.isHealthy(port: $0.clientPort) }
+            // A TLS port cannot be asked in plain text: accepting a connection is enough there,
+            // and the first TLS call waits for the rest.
+            pending.removeAll { $0.tls == nil ? Self.isHealthy(port: $0.clientPort) : Self.accepts(port: $0.clientPort) }
             if pending.isEmpty { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw Failure.didNotStart("no healthy answer within \(limit); " + (pending.first?.logTail() ?? ""))
+    }
+
+    /// Whether something accepts a TCP connection on 127.0.0.1:`port`.
+    package static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
 
     /// `GET /health` on 127.0.0.1:`port`, over a blocking socket with a one-second timeout.
