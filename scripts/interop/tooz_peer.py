@@ -485,6 +485,42 @@ class Peer:
         client = self._memcached()
         return [key for key in keys if client.delete(_b(key), noreply=False)]
 
+    # Raw etcd reads ----------------------------------------------------------
+    #
+    # Through the driver's own etcd3gw client (etcd's JSON gateway), so a test
+    # can check the keys swift-tooz writes over gRPC against the layout Python
+    # tooz reads. Keys go to etcd3gw as bytes: a str would be encoded as latin-1.
+
+    def _etcd(self) -> Any:
+        client = getattr(self.coordinator, "client", None)
+        if self.url is None or not self.url.startswith("etcd3+") or client is None:
+            raise ValueError("raw key reads need an etcd3+http:// peer")
+        return client
+
+    def op_etcd_get(self, key: str) -> dict[str, Any] | None:
+        """The key `key` as the gateway's range reads it, or None when missing:
+        its value (hex), its create and mod revisions and version, and the id
+        of the lease it rides on (a decimal string; "0" for none)."""
+        found = self._etcd().get(_b(key), metadata=True)
+        if not found:
+            return None
+        value, meta = found[0]
+        return {
+            "value": value.hex(),
+            "create_revision": int(meta.get("create_revision", 0)),
+            "mod_revision": int(meta.get("mod_revision", 0)),
+            "version": int(meta.get("version", 0)),
+            # int64 ids do not survive JSON's doubles: kept as text.
+            "lease": str(meta.get("lease", "0")),
+        }
+
+    def op_etcd_membership_lease(self) -> str:
+        """The id of the driver's membership lease, as a decimal string."""
+        lease = getattr(self.coordinator, "_membership_lease", None)
+        if lease is None:
+            raise ValueError("the driver has no membership lease (not an etcd3+http:// peer, or not started)")
+        return str(lease.id)
+
     # Placement -------------------------------------------------------------
 
     def op_join_partitioned_group(self, group: str, weight: int = 1, partitions: int = 32) -> None:

@@ -99,6 +99,32 @@ enum InteropEnvironment {
         return base + (base.contains("?") ? "&" : "?") + options
     }
 
+    /// The etcd the etcd interop tests share, from `TOOZ_TEST_ETCD_URL`
+    /// (`etcd3+http://127.0.0.1:PORT`, which scripts/test exports after starting one on loopback).
+    static let etcdURL: String? = variables["TOOZ_TEST_ETCD_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Run the etcd interop tests when there is a server, and always under CI (where its
+    /// absence is a failure).
+    static let shouldRunEtcd: Bool = etcdURL != nil || isCI
+
+    static let etcdNotConfigured =
+        "TOOZ_TEST_ETCD_URL is not set: run scripts/test, which starts an etcd on loopback and exports its URL"
+
+    /// The etcd URL with `options` (`"membership_timeout=3"`) appended, or a failure that
+    /// explains how to get a server (reached only under CI).
+    static func requireEtcdURL(_ options: String = "") throws -> String {
+        guard let base = etcdURL else {
+            throw InteropSetupError(
+                "\(etcdNotConfigured). CI=true, so the etcd interop tests fail instead of being skipped; scripts/test's output says why etcd did not start."
+            )
+        }
+        guard base.hasPrefix("etcd3+http://") || base.hasPrefix("etcd3+https://") else {
+            throw InteropSetupError("TOOZ_TEST_ETCD_URL=\(base) is not an etcd3+http:// URL")
+        }
+        if options.isEmpty { return base }
+        return base + (base.contains("?") ? "&" : "?") + options
+    }
+
     /// `url` for a Swift coordinator: tooz's `timeout` is also how long the server may take to
     /// grant the session, which a loaded machine can exceed at tooz's default 10 s; so `timeout`
     /// is generous, and `membership_timeout` keeps the session at those 10 s. Python tooz keeps
@@ -181,6 +207,17 @@ extension Trait where Self == ConditionTrait {
         .enabled(
             if: InteropEnvironment.shouldRunMemcached,
             "TOOZ_TEST_MEMCACHED_URL is not set: run scripts/test, which starts a memcached on loopback and exports its URL"
+        )
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Skips the test, with the reason, when `TOOZ_TEST_ETCD_URL` is not set and `CI=true`
+    /// is not either; under CI the test runs and fails on the missing server.
+    static var requiresEtcdServer: Self {
+        .enabled(
+            if: InteropEnvironment.shouldRunEtcd,
+            "TOOZ_TEST_ETCD_URL is not set: run scripts/test, which starts an etcd on loopback and exports its URL"
         )
     }
 }

@@ -671,3 +671,38 @@ extension PythonPeer {
         return bytes
     }
 }
+
+// MARK: - Raw etcd reads (etcd3+http:// peers only)
+
+extension PythonPeer {
+    /// A key as etcd3gw reads it through etcd's JSON gateway.
+    struct EtcdKeyValue: Sendable, Equatable {
+        var value: [UInt8]
+        var createRevision: Int64
+        var modRevision: Int64
+        var version: Int64
+        /// The id of the lease the key rides on, in decimal (`"0"` for none): etcd's ids are
+        /// int64, which JSON's doubles would round.
+        var lease: String
+    }
+
+    /// The key `key` (its UTF-8 bytes), or `nil` when it does not exist.
+    func etcdKeyValue(_ key: String) async throws -> EtcdKeyValue? {
+        let result = try await call("etcd_get", ["key": .string(key)])
+        if result == .null { return nil }
+        guard let hex = result["value"]?.string, let create = result["create_revision"]?.int, let mod = result["mod_revision"]?.int,
+            let version = result["version"]?.int, let lease = result["lease"]?.string
+        else { throw PeerFailure(description: "etcd_get returned \(result)") }
+        return EtcdKeyValue(
+            value: try Self.bytes(fromHex: hex), createRevision: Int64(create), modRevision: Int64(mod), version: Int64(version),
+            lease: lease
+        )
+    }
+
+    /// The id of the driver's membership lease, in decimal.
+    func etcdMembershipLease() async throws -> String {
+        let result = try await call("etcd_membership_lease")
+        guard let lease = result.string else { throw PeerFailure(description: "etcd_membership_lease returned \(result)") }
+        return lease
+    }
+}
