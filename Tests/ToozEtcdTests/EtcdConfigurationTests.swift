@@ -86,3 +86,17 @@ struct EtcdKeysTests {
         #expect(members.rangeEnd == Array("tooz/groups/g0".utf8))
     }
 }
+
+@Suite("etcd lock values")
+struct EtcdLockValueTests {
+    @Test func onlyOurFormatNamesAHolder() {
+        let token = Array(String(repeating: "0a", count: 16).utf8)
+        #expect(EtcdBackend.member(inLockValue: Array("worker-1".utf8) + [0] + token) == "worker-1")
+        // Python's 16 random bytes, a bare member id, a short or non-hex token, an empty member.
+        #expect(EtcdBackend.member(inLockValue: [0x8F, 0x00, 0x41] + Array(repeating: 0x61, count: 13)) == nil)
+        #expect(EtcdBackend.member(inLockValue: Array("worker-1".utf8)) == nil)
+        #expect(EtcdBackend.member(inLockValue: Array("w".utf8) + [0] + Array("abc".utf8)) == nil)
+        #expect(EtcdBackend.member(inLockValue: Array("w".utf8) + [0] + Array(String(repeating: "zz", count: 16).utf8)) == nil)
+        #expect(EtcdBackend.member(inLockValue: [0] + token) == nil)
+    }
+}

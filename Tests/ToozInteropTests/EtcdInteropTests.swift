@@ -135,13 +135,14 @@ struct EtcdInteropTests {
                 #expect(pythonKey.lease == (try await python.etcdMembershipLease()))
                 #expect(pythonKey.lease != swiftKey.lease)
 
-                // A Swift lock: `/tooz/locks<name>`, the member id as its value, on the same
+                // A Swift lock: `/tooz/locks<name>`, the member id, a NUL and the owner token as its value, on the same
                 // session lease as the member key, and its create revision as the fencing token.
                 let lockKey = "/tooz/locks\(lockName)"
                 let lock = try coordinator.lock(named: LockName(lockName))
                 let lease = try #require(try await lock.tryAcquire())
                 let held = try #require(try await python.etcdKeyValue(lockKey))
-                #expect(held.value == Array(swiftMember.utf8))
+                #expect(held.value.prefix { $0 != 0 } == ArraySlice(swiftMember.utf8))
+                #expect(held.value.count == swiftMember.utf8.count + 1 + 32)
                 #expect(held.lease == swiftKey.lease)
                 #expect(lease.fencingToken.value == UInt64(held.createRevision))
                 #expect(try await lock.release())
@@ -151,7 +152,7 @@ struct EtcdInteropTests {
                 // Python's get_groups does not list it, and Python's driver cannot name a leader.
                 let leadership = try await coordinator.campaign(for: g, wait: .never)
                 let leaderKey = try #require(try await python.etcdKeyValue("/tooz/leaders/\(group)"))
-                #expect(leaderKey.value == Array(swiftMember.utf8))
+                #expect(leaderKey.value.prefix { $0 != 0 } == ArraySlice(swiftMember.utf8))
                 #expect(leadership.fencingToken.value == UInt64(leaderKey.createRevision))
                 #expect(
                     try await Self.pythonGroups(python, startingWith: group)
@@ -208,9 +209,8 @@ struct EtcdInteropTests {
                 let lock = try coordinator.lock(named: LockName(lockName))
                 #expect(try await lock.tryAcquire() == nil)
                 // Python's lock value is 16 random bytes, not a member id: Swift cannot name the
-                // holder and says nil. (Swift reads a value as a member id only when it is UTF-8
-                // without control characters, which 16 random bytes are with a chance of about
-                // 1 in 10^7; such a run would fail here.)
+                // holder and says nil (it reads only values in its own format: the member id, a
+                // NUL and a 32-digit hex owner token).
                 #expect(try await lock.holder() == nil)
                 await #expect {
                     try await coordinator.withLock(named: LockName(lockName), wait: .never) { _ in

@@ -66,12 +66,20 @@ extension EtcdBackend {
         return response.succeeded
     }
 
-    /// The member id in the key's value (up to its NUL). A Python holder's value is 16 random
-    /// bytes, not a member id: then the holder cannot be known.
+    /// The member id in the key's value, when the value is ours (`<member id> NUL <owner
+    /// token>`). A Python holder's value is 16 random bytes: then the holder cannot be known.
     public func holder(of key: LockKey) async throws -> MemberID? {
         let response = try await client.range(EtcdOperations.rangeRequest(EtcdKeys.lock(key)))
-        guard let kv = response.kvs.first, let name = String(validating: kv.value.prefix { $0 != 0 }, as: UTF8.self), !name.isEmpty,
-            !name.unicodeScalars.contains(where: { $0.value < 0x20 })
+        return response.kvs.first.flatMap { Self.member(inLockValue: Array($0.value)) }
+    }
+
+    /// The member of a lock value in our format, or `nil` for any other value.
+    static func member(inLockValue value: [UInt8]) -> MemberID? {
+        guard let separator = value.lastIndex(of: 0) else { return nil }
+        let token = value[(separator + 1)...]
+        let isHex = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte) }
+        guard separator > 0, token.count == 32, token.allSatisfy(isHex),
+            let name = String(validating: value[..<separator], as: UTF8.self)
         else { return nil }
         return MemberID(name)
     }
