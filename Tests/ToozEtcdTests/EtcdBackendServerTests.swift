@@ -263,7 +263,7 @@ struct EtcdBackendServerTests {
         try await EtcdTestServer.withServer { server in
             let client = Self.client(server)
             try await client.connect()
-            let (lease, _) = try await client.grantLease(ttl: 5)
+            let (lease, _) = try await client.grantLease(ttl: 30)
             let heard = Atomic<Int>(0)
             let lastRevision = Atomic<Int64>(0)
             let watch = try await client.watch(key: Array("soak/".utf8), rangeEnd: EtcdKeys.rangeEnd(ofPrefix: Array("soak/".utf8)), startRevision: 0) { news in
@@ -276,6 +276,7 @@ struct EtcdBackendServerTests {
             let end = ContinuousClock.now + .seconds(seconds)
             var puts = 0
             var keepalives = 0
+            var lastKeepalive = ContinuousClock.now
             var revision: Int64 = 0
             while ContinuousClock.now < end {
                 var put = Etcdserverpb_PutRequest()
@@ -283,7 +284,9 @@ struct EtcdBackendServerTests {
                 put.value = Data(String(puts).utf8)
                 revision = try await client.put(put).header.revision
                 puts += 1
-                if puts % 10 == 0 {
+                // A keepalive every second, however slow the puts are on a loaded machine.
+                if ContinuousClock.now - lastKeepalive >= .seconds(1) {
+                    lastKeepalive = ContinuousClock.now
                     #expect(try await client.keepAlive(lease) > 0)
                     keepalives += 1
                 }
@@ -292,7 +295,7 @@ struct EtcdBackendServerTests {
             try await eventually("the watch to hear the last put") { lastRevision.load(ordering: .relaxed) >= finalRevision }
             #expect(try await client.connection() === connection, "the connection was replaced during the soak")
             #expect(heard.load(ordering: .relaxed) >= 1)
-            #expect(keepalives == puts / 10)
+            #expect(keepalives >= min(seconds - 1, puts) / 2, "\(keepalives) keepalives in \(seconds) s")
             watch.cancel()
             await client.close()
         }

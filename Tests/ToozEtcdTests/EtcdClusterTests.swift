@@ -10,7 +10,8 @@ import ToozTestKit
 /// A three-member etcd cluster on loopback: the Raft leader is killed with SIGKILL while a
 /// coordinator connected to it holds a lock and a group membership. The coordinator fails over
 /// to another member on the same session lease: its lock stays held with the same token, nobody
-/// else gets it, and a watcher's events keep flowing.
+/// else gets it, and the events of a watcher that was connected to the leader too keep flowing
+/// (its watches resume on another member from the last revision it heard).
 @Suite(
     "etcd cluster failover",
     .enabled(if: EtcdTestServer.testsEnabled, "etcd is not installed (scripts/test installs it)"),
@@ -49,11 +50,12 @@ struct EtcdClusterTests {
         try await EtcdTestServer.withCluster(size: 3) { cluster in
             let leader = try await Self.leaderIndex(of: cluster)
             let others = cluster.members.indices.filter { $0 != leader }.map { cluster.members[$0].endpoint }
-            // The holder talks to the leader first; the watcher and the rival to a follower.
+            // The holder and the watcher talk to the leader first (both must move, and the
+            // watcher's watches resume on another member); the rival talks to a follower.
             let holderURL = "etcd3+http://\(cluster.members[leader].endpoint)?endpoints=\(others.joined(separator: ","))&timeout=10"
             let followerURL = "etcd3+http://\(others[0])?endpoints=\(others[1])&timeout=10"
             let holder = try Coordinator(url: holderURL, member: "holder")
-            let watcher = try Coordinator(url: followerURL, member: "watcher")
+            let watcher = try Coordinator(url: holderURL, member: "watcher")
             let rival = try Coordinator(url: followerURL, member: "rival")
             let group: GroupID = "cluster-group"
 
