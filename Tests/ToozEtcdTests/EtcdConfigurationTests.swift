@@ -43,8 +43,10 @@ struct EtcdConfigurationTests {
         ("etcd3+http://h?ca_cert=/x", "ca_cert"),
         ("etcd3+http://h?lock_timeout=1", "too short"),
         ("etcd3+http://h?endpoints=a:0", "port"),
-        ("etcd3+http://h?endpoints=a:b:c:99999", "port"),
-        ("etcd3+http://h?endpoints=,", "HOST"),
+        ("etcd3+http://h?endpoints=a:99999", "port"),
+        ("etcd3+http://h?endpoints=[::1", "bracket"),
+        ("etcd3+http://h?endpoints=a/b", "HOST"),
+        ("etcd3+http://h?endpoints=,", "no host"),
         ("etcd3+http://alice@h", "user and a password"),
         ("etcd3+https://h?ca_cert=/nonexistent/ca.pem", "TLS files"),
     ])

@@ -84,34 +84,11 @@ extension EtcdConfiguration {
     private static func endpoint(_ text: String) throws(ToozError) -> EtcdClientConfiguration.Endpoint {
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         for scheme in ["http://", "https://"] where rest.hasPrefix(scheme) { rest = rest.dropFirst(scheme.count) }
-        let host: Substring
-        var portText: Substring?
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else {
-                throw ToozError(.invalidConfiguration, "endpoint \(text.debugDescription) has an unclosed [")
-            }
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
-                throw ToozError(.invalidConfiguration, "endpoint \(text.debugDescription) is not HOST[:PORT]")
-            }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = rest[..<colon]
-            portText = rest[rest.index(after: colon)...]
-        } else {
-            host = rest
-        }
-        guard !host.isEmpty, !host.contains(where: { $0 == "/" || $0 == "@" || $0.isWhitespace }) else {
+        guard !rest.contains(where: { $0 == "/" || $0 == "@" || $0.isWhitespace }) else {
             throw ToozError(.invalidConfiguration, "endpoint \(text.debugDescription) is not HOST[:PORT]")
         }
-        var port = defaultPort
-        if let portText {
-            guard let value = Int(portText), (1...65535).contains(value) else {
-                throw ToozError(.invalidConfiguration, "endpoint \(text.debugDescription) has no valid port (1–65535)")
-            }
-            port = value
-        }
-        return EtcdClientConfiguration.Endpoint(host: String(host), port: port)
+        let (host, port) = try HostPort.parse(rest, defaultPort: defaultPort)
+        return EtcdClientConfiguration.Endpoint(host: host, port: port)
     }
 
     private static func tlsContext(_ url: BackendURL) throws(ToozError) -> NIOSSLContext {

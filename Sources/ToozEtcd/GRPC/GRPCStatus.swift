@@ -1,4 +1,5 @@
 import NIOHPACK
+import Tooz
 
 /// The outcome of a gRPC call as its trailers state it (`grpc-status`, `grpc-message`), also
 /// thrown as the error of a call that did not end with `ok`.
@@ -78,7 +79,7 @@ package struct GRPCStatus: Error, Hashable, Sendable, CustomStringConvertible {
         var input = Array(text.utf8)[...]
         while let byte = input.popFirst() {
             if byte == UInt8(ascii: "%"), input.count >= 2,
-                let high = hexValue(input[input.startIndex]), let low = hexValue(input[input.startIndex + 1])
+                let high = BackendURL.hexValue(input[input.startIndex]), let low = BackendURL.hexValue(input[input.startIndex + 1])
             {
                 bytes.append(high << 4 | low)
                 input = input.dropFirst(2)
@@ -87,14 +88,5 @@ package struct GRPCStatus: Error, Hashable, Sendable, CustomStringConvertible {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

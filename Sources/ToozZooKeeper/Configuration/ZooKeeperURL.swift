@@ -224,40 +224,8 @@ package struct ZooKeeperURL: Sendable, Hashable, CustomStringConvertible {
     // MARK: - Parsing
 
     private static func parseServer(_ entry: Substring) throws(ToozError) -> Server {
-        var host: Substring
-        var portText: Substring?
-        if entry.hasPrefix("[") {
-            guard let close = entry.firstIndex(of: "]") else {
-                throw ToozError(.invalidConfiguration, "host \(String(entry).debugDescription) has an unclosed IPv6 bracket")
-            }
-            host = entry[entry.index(after: entry.startIndex)..<close]
-            let rest = entry[entry.index(after: close)...]
-            if !rest.isEmpty {
-                guard rest.hasPrefix(":") else {
-                    throw ToozError(.invalidConfiguration, "host \(String(entry).debugDescription) has junk after the IPv6 address")
-                }
-                portText = rest.dropFirst()
-            }
-        } else if let colon = entry.firstIndex(of: ":"), entry[entry.index(after: colon)...].contains(":") {
-            // Several colons without brackets: a bare IPv6 address on the default port.
-            host = entry
-        } else if let colon = entry.firstIndex(of: ":") {
-            host = entry[..<colon]
-            portText = entry[entry.index(after: colon)...]
-        } else {
-            host = entry
-        }
-        guard !host.isEmpty else {
-            throw ToozError(.invalidConfiguration, "host entry \(String(entry).debugDescription) has no host")
-        }
-        var port = Self.defaultPort
-        if let portText {
-            guard let value = Int(portText), (1...65_535).contains(value) else {
-                throw ToozError(.invalidConfiguration, "host \(String(entry).debugDescription) has an invalid port")
-            }
-            port = value
-        }
-        return Server(host: String(host), port: port)
+        let (host, port) = try HostPort.parse(entry, defaultPort: Self.defaultPort)
+        return Server(host: host, port: port)
     }
 
     /// kazoo's `normpath` with a leading slash: empty components dropped, `.` and `..` refused.

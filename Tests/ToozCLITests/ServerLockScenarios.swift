@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+import ToozTestKit
+
+@testable import ToozCLI
+
+/// The `tooz` process scenarios that every server backend with leases runs the same way: a
+/// holder killed with SIGKILL keeps its lock until its lease ends, and no longer; concurrent
+/// processes never lose an update and their fencing tokens grow with every acquisition.
+enum ServerLockScenarios {
+    /// `options` must give the lock a lease long enough to outlast starting a second `tooz` on
+    /// a loaded machine (renewals come every third of it, so at least two thirds are left when
+    /// the holder dies).
+    static func aKilledHolderKeepsTheLockUntilItsLeaseEnds(on server: ServerURL, options: String) async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let url = try server.require(options)
+        let name = server.uniqueName("kill")
+        let pidFile = scratch.path + "/command.pid"
+        let holder = try ToozProcess.start([
+            "lock", "--url", url, name, "--", "sh", "-c", "echo $$ > '\(pidFile)'; exec sleep 100",
+        ])
+        defer { holder.cleanUp() }
+        try await eventually("the holder to start its command") { readPID(pidFile) != nil }
+        let commandPID = try #require(readPID(pidFile))
+        defer { Platform.send(SIGKILL, to: commandPID) }
+
+        holder.child.signal(SIGKILL)
+        #expect(try await holder.wait() == .signalled(SIGKILL))
+        // Nobody released it: the lock stands until its lease ends…
+        let busy = try await ToozProcess.run(["lock", "--url", url, "--wait", "0", name, "--", "true"])
+        #expect(busy.status == 75, "stderr: \(busy.stderr)")
+        // …and then it is free without anyone breaking it.
+        let waited = try await ToozProcess.run(["lock", "--url", url, "--wait", "60", name, "--", "true"])
+        #expect(waited.status == 0, "stderr: \(waited.stderr)")
+    }
+
+    static func concurrentLockedIncrementsNeverLoseAnUpdate(on server: ServerURL, options: String) async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let run = LockedIncrements(processes: 4, rounds: 10)
+        let (final, fencing) = try await run.run(url: try server.require(options), lockName: server.uniqueName("counter"), in: scratch)
+        #expect(final == String(run.processes * run.rounds))
+        #expect(fencing.count == run.processes * run.rounds)
+        #expect(zip(fencing, fencing.dropFirst()).allSatisfy { $0 < $1 }, "tokens in acquisition order: \(fencing)")
+    }
+}
