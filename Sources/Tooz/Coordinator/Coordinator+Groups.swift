@@ -66,9 +66,13 @@ extension Coordinator {
     /// - Throws: `memberNotJoined` or `groupNotCreated`.
     public func leave(_ group: GroupID) async throws {
         try check(group, feature: .membership, "group membership")
-        defer { noteLeft(group) }
-        try await call("leave group \(group.rawValue.debugDescription)") {
-            try await $0.leave(group, member: self.member)
+        // Forgotten before the record is deleted, and in turn with a re-join: a heartbeat that
+        // finds the record gone meanwhile must not join again.
+        try await membershipGate.withGate(group) {
+            noteLeft(group)
+            try await call("leave group \(group.rawValue.debugDescription)") {
+                try await $0.leave(group, member: self.member)
+            }
         }
     }
 

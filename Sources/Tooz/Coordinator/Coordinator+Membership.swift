@@ -113,6 +113,12 @@ extension Coordinator {
     /// Joins `membership.group` again with the capabilities the coordinator holds. Returns
     /// whether the membership is held again.
     private func rejoin(_ membership: Membership) async -> Bool {
+        await membershipGate.withGate(membership.group) { await rejoinInTurn(membership) }
+    }
+
+    private func rejoinInTurn(_ membership: Membership) async -> Bool {
+        // Left while this re-join waited its turn: nothing to re-join.
+        guard state.withLock({ $0.memberships[membership.group] === membership }) else { return true }
         let sentAt = clock.now()
         do {
             try await backend.join(membership.group, member: member, capabilities: membership.capabilities)

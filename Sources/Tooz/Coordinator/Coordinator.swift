@@ -73,6 +73,8 @@ public final class Coordinator: Service, Sendable {
     package let heartbeatNeeded = ChangeBroadcast()
     /// Notified when a membership changes state, for event streams.
     package let membershipsChanged = ChangeBroadcast()
+    /// Serializes a leave of a group with the heartbeat's re-join of it.
+    package let membershipGate = KeyedGate<GroupID>()
 
     /// Creates a coordinator for a backend you built yourself. Most code uses
     /// `Coordinator(url:member:logger:)` from `ToozBackends`.
