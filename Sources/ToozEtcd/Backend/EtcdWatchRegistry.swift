@@ -112,6 +112,10 @@ final class EtcdWatchRegistry: Sendable {
                 return nil
             case .changed(let revision):
                 entry.lastRevision = max(entry.lastRevision, revision)
+            case .compacted:
+                // The watch goes on from the compaction; what happened before it is unknown,
+                // so the signal below makes readers take a fresh snapshot.
+                break
             case .interrupted:
                 entry.watches = []
             }

@@ -272,7 +272,7 @@ package struct EtcdConnectionHandle: Sendable {
 
 /// A watch to cancel.
 package struct EtcdWatchID: Sendable {
-    let id: Int64
+    let id: UInt64
     let stream: EtcdWatchStream
 
     package func cancel() { stream.cancel(id) }
