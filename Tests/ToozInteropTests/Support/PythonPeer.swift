@@ -189,21 +189,35 @@ final class PeerConnection: Sendable {
         input = stdin.fileHandleForWriting
         output = stdout.fileHandleForReading
 
-        output.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty || self == nil { handle.readabilityHandler = nil }
-            self?.receive(data)
-        }
         do {
             try process.run()
         } catch {
-            output.readabilityHandler = nil
             throw PythonPeer.PeerFailure(description: "could not start \(python) \(script): \(error)")
         }
+        // A thread of its own reads the peer's output with blocking reads until end of input.
+        // Foundation's readabilityHandler (a dispatch source on the pipe) crashed libdispatch's
+        // manager thread once on a loaded machine, with the handler torn down as the pipe
+        // closed. The thread holds the file handle, so the descriptor stays open until it ends.
+        let output = self.output
+        let reader = Thread { [weak self] in
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = read(output.fileDescriptor, &chunk, chunk.count)
+                if count > 0 {
+                    self?.receive(Data(chunk[0..<count]))
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    self?.receive(Data())
+                    return
+                }
+            }
+        }
+        reader.name = "python-peer-\(name)"
+        reader.start()
     }
 
-    /// Called on Foundation's reader thread with each chunk of the peer's output; empty at
-    /// end of input.
+    /// Called on the reader thread with each chunk of the peer's output; empty at end of input.
     private func receive(_ data: Data) {
         let wake = state.withLock { state -> (CheckedContinuation<LineResult, Never>, LineResult)? in
             if data.isEmpty {
@@ -338,9 +352,8 @@ final class PeerConnection: Sendable {
         if process.isRunning { kill(process.processIdentifier, signal) }
     }
 
-    private func finish() {
-        output.readabilityHandler = nil
-    }
+    /// The reader thread ends by itself at the end of the peer's output.
+    private func finish() {}
 
     /// Polls rather than blocks, so a peer that will not die cannot hang the test.
     private func waitForExit(within limit: Duration) async -> Bool {
