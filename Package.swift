@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "ToozZooKeeper", targets: ["ToozZooKeeper"]),
         .library(name: "ToozMemcached", targets: ["ToozMemcached"]),
         .library(name: "ToozEtcd", targets: ["ToozEtcd"]),
+        .library(name: "ToozPostgres", targets: ["ToozPostgres"]),
         .executable(name: "tooz", targets: ["ToozCLI"]),
     ],
     dependencies: [
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // The core: Coordinator, leases, events, partitioner, codecs, the backend protocol
@@ -107,10 +109,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The postgresql:// backend on postgres-nio: advisory locks on kept connections,
+        // groups in tables of our own, LISTEN/NOTIFY for events.
+        .target(
+            name: "ToozPostgres",
+            dependencies: [
+                "Tooz",
+                "ToozNIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
         .target(
             name: "ToozBackends",
-            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper", "ToozMemcached", "ToozEtcd"],
+            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper", "ToozMemcached", "ToozEtcd", "ToozPostgres"],
             swiftSettings: strictSettings
         ),
         // The few C calls the CLI needs that Swift cannot make (prctl is variadic).
@@ -189,6 +206,19 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ToozPostgresTests",
+            dependencies: [
+                "ToozPostgres",
+                "ToozBackends",
+                "ToozServerTestSupport",
+                "ToozTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strictSettings
         ),

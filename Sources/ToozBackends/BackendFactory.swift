@@ -3,13 +3,14 @@ import Logging
 import ToozEtcd
 import ToozLocal
 import ToozMemcached
+import ToozPostgres
 import ToozRedis
 import ToozZooKeeper
 
 /// Builds backends from tooz URLs: the one place that knows every scheme.
 public enum BackendFactory {
     /// Every scheme this build understands, for error messages.
-    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo", "memcached", "etcd3+http", "etcd3+https", "etcd"]
+    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo", "memcached", "etcd3+http", "etcd3+https", "etcd", "postgresql"]
 
     /// Parses `url` and builds its backend with the configuration its options ask for.
     ///
@@ -34,6 +35,8 @@ public enum BackendFactory {
             return try MemcachedBackends.make(parsed)
         case "etcd3+http", "etcd3+https", "etcd", "etcds":
             return try EtcdBackends.make(parsed)
+        case "postgresql", "postgres":
+            return try PostgresBackends.make(parsed)
         default:
             if let local = try LocalBackends.make(parsed) { return local }
             throw ToozError(

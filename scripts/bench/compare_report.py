@@ -22,7 +22,7 @@ import re
 import statistics
 import sys
 
-BACKENDS = ["redis", "zookeeper", "memcached", "etcd", "file", "ipc"]
+BACKENDS = ["redis", "zookeeper", "memcached", "etcd", "file", "ipc", "postgres"]
 SOURCES = ["raw", "python", "swift"]
 NAME = re.compile(r"^r(\d+)\.([a-z]+)\.([a-z]+)\.([a-z]+)$")
 
@@ -76,6 +76,15 @@ ROWS = {
         ("ping", "ping (one System V call)"),
         ("lock", "lock acquire + release"),
         ("lock_tooz", "lock cycle in tooz's layout (create, semop, remove)"),
+        ("handoff", "hand-off (A releases → B holds)"),
+        ("join", "group join"),
+        ("members", "group members"),
+        ("leave", "group leave"),
+    ],
+    "postgres": [
+        ("ping", "round trip (SELECT 1)"),
+        ("lock", "lock acquire + release"),
+        ("lock_connect", "lock cycle on a new connection each (connect, login, lock, unlock; tooz's layout)"),
         ("handoff", "hand-off (A releases → B holds)"),
         ("join", "group join"),
         ("members", "group members"),

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Times Python tooz 9.1.0 on a backend URL, for docs/PERFORMANCE.md: the same operations
 `tooz bench` measures (uncontended lock acquire+release, contended hand-off, join/members/leave),
-reported as median and p90 in microseconds, and, for redis://, zookeeper:// and memcached://, the
-round trip of the client library tooz sits on (redis-py's PING, kazoo's exists("/"), pymemcache's
-version()), which is not a tooz call.
+reported as median and p90 in microseconds, and, for redis://, zookeeper://, memcached:// and
+postgresql://, the round trip of the client library tooz sits on (redis-py's PING, kazoo's
+exists("/"), pymemcache's version(), psycopg2's SELECT 1), which is not a tooz call.
 
 Usage: $TOOZ_PYTHON scripts/bench/python_tooz_bench.py URL [ITERATIONS] [--json]
 
@@ -19,6 +19,11 @@ rows by two, as in `tooz bench`.
 The hand-off row takes max(10, n/4) hand-offs, but 10 on memcached://: tooz's memcached lock
 polls, and its blocking acquire waits 1 s between tries (tenacity's wait_exponential(max=1) from
 the first retry), so every hand-off takes about a second.
+
+postgresql:// (tooz's deprecated pgsql driver) has locks only: the group rows come out as not
+supported, as for ipc://. Its lock opens a new connection (a login) for each acquisition and
+closes it on release, so the lock row times connect + pg_try_advisory_lock + pg_advisory_unlock +
+close; the hand-off row's waiter blocks in pg_advisory_lock on its own connection.
 """
 import argparse
 import json
@@ -73,6 +78,19 @@ def client_ping(url, coordinator):
     if url.startswith("memcached"):
         client = coordinator.client  # pymemcache's PooledClient, made by tooz's driver
         return "client round trip (pymemcache version)", client.version
+    if url.startswith("postgresql"):
+        # psycopg2's connection that tooz's driver opens in start() and uses for nothing else
+        # (its locks open their own); in autocommit, so SELECT 1 is one round trip and no
+        # transaction stays open.
+        client = coordinator._conn
+        client.autocommit = True
+
+        def select_one():
+            with client.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+
+        return "client round trip (psycopg2 SELECT 1)", select_one
     return None
 
 
@@ -158,7 +176,7 @@ def measure(url, n, emit):
             emit(row("members", titles["members"], members))
             emit(row("leave", titles["leave"], leaves))
             a.delete_group(group).get()
-        except Exception as error:  # noqa: BLE001 - ipc has no membership
+        except Exception as error:  # noqa: BLE001 - ipc and postgresql have no membership
             for key, title in titles.items():
                 emit(skipped(key, title, f"not supported ({type(error).__name__})"))
     finally:

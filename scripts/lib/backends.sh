@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # One `start_<backend>` function per server backend, started by scripts/test for each name in
-# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper memcached etcd", see scripts/test).
-# The helpers and the contract are in scripts/lib/servers.sh. Sourced, not run.
+# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper memcached etcd postgres", see
+# scripts/test). The helpers and the contract are in scripts/lib/servers.sh. Sourced, not run.
 #
-# The backends to come (postgresql, mariadb-server) follow start_memcached's shape.
+# The backends to come (mariadb-server) follow start_memcached's shape.
 
 # redis_answers PORT: whether the redis-server on 127.0.0.1:PORT answers PING with PONG. An open
 # port is not enough: redis accepts connections while it still loads, and answers -LOADING.
@@ -159,4 +159,164 @@ start_etcd() {
     export TOOZ_TEST_ETCD_URL="etcd3+http://127.0.0.1:$port"
     add_test_url "$TOOZ_TEST_ETCD_URL"
     log "etcd: $(etcd --version | awk '/etcd Version/ { print $3 }') at $TOOZ_TEST_ETCD_URL"
+}
+
+# postgres_bin_dir: prints the bin directory of the newest PostgreSQL under /usr/lib/postgresql
+# (Debian's layout: /usr/lib/postgresql/15/bin on Debian 12), or TOOZ_POSTGRES_BIN when set.
+# Fails when it lacks initdb, postgres, pg_isready or psql.
+postgres_bin_dir() {
+    local dir=${TOOZ_POSTGRES_BIN:-}
+    if [[ -z $dir ]]; then
+        dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null | sort -V | tail -n 1)
+    fi
+    [[ -n $dir && -x $dir/initdb && -x $dir/postgres && -x $dir/pg_isready && -x $dir/psql ]] || return 1
+    echo "$dir"
+}
+
+# postgres_os_user: the OS user the throwaway servers run as. initdb and postgres refuse to run
+# as root, so under root it is `postgres` (the system user Debian's postgresql-common makes), or
+# `nobody` when there is no such user; otherwise the current user, and nothing is printed.
+postgres_os_user() {
+    [[ $(id -u) -eq 0 ]] || return 0
+    if getent passwd postgres >/dev/null 2>&1; then
+        echo postgres
+    else
+        echo nobody
+    fi
+}
+
+# postgres_run_as USER: prints, one word a line, the command prefix that runs a command as USER
+# (with USER's groups), execing it in place, so that the pid start_server records is postgres's
+# own (runuser and su fork and wait instead); nothing when USER is empty.
+postgres_run_as() {
+    [[ -n $1 ]] || return 0
+    local group
+    group=$(id -gn "$1") || return 1
+    command -v setpriv >/dev/null 2>&1 || {
+        warn "postgres: setpriv (util-linux) is needed to run as $1"
+        return 1
+    }
+    printf '%s\n' setpriv "--reuid=$1" "--regid=$group" --init-groups --
+}
+
+# postgres_answers BIN SOCKET_DIR PORT: whether the server accepts connections (pg_isready over
+# the unix socket, as the bootstrap role, which exists from the start).
+postgres_answers() {
+    timeout 5 "$1/pg_isready" -q -h "$2" -p "$3" -U tooz -d postgres
+}
+
+# postgres_fast_shutdown: asks the postgres that start_postgres started (its recorded pid only)
+# for a fast shutdown (SIGINT: client sessions are ended, then a checkpoint) and waits up to 15 s
+# for it to exit. Call it before stop_servers: the SIGTERM that stop_servers sends to the
+# server's process group reaches the postmaster alone (each backend calls setsid()), and to
+# the postmaster SIGTERM means a smart shutdown, which waits for every client to disconnect;
+# a client still connected then holds it until stop_servers' SIGKILL, which leaves the
+# backends to exit by themselves and the server's shared memory behind.
+postgres_fast_shutdown() {
+    local pid deadline
+    pid=$(server_pid postgres) || return 0
+    pid_alive "$pid" || return 0
+    kill -INT "$pid" 2>/dev/null || return 0
+    deadline=$((SECONDS + 15))
+    while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    pid_alive "$pid" && warn "postgres (pid $pid) still runs 15 s after SIGINT (fast shutdown)"
+    return 0
+}
+
+# start_postgres: a throwaway PostgreSQL cluster (initdb into this run's temp dir), run in the
+# foreground (postgres -D, not pg_ctl, so that the pid we record is the postmaster's) on
+# 127.0.0.1 and on a unix socket in this run's temp dir, with fsync on. Socket connections are
+# trusted; TCP connections from 127.0.0.1 need a password (scram-sha-256). The bootstrap
+# superuser is `tooz`, password `tooz-secret`, and a database `tooz` is made. initdb and postgres
+# refuse to run as root: under root, the cluster belongs to and the server runs as an
+# unprivileged user (postgres_os_user), which is let traverse (not list) this run's temp dir.
+# To stop it, call postgres_fast_shutdown before stop_servers (see there). Exports
+#   TOOZ_TEST_POSTGRES_URL         postgresql://tooz:tooz-secret@127.0.0.1:PORT/tooz (also added
+#                                  to TOOZ_TEST_URLS);
+#   TOOZ_TEST_POSTGRES_BIN         the bin dir of initdb, postgres, pg_ctl, pg_isready, psql;
+#   TOOZ_TEST_POSTGRES_SOCKET_DIR  the directory of the server's unix socket (.s.PGSQL.PORT);
+#   TOOZ_TEST_POSTGRES_OS_USER     the user that tests starting their own cluster must run initdb
+#                                  and postgres as (`postgres` under root; empty otherwise: the
+#                                  current user).
+start_postgres() {
+    local bin
+    if ! bin=$(postgres_bin_dir); then
+        ensure_debian_packages postgresql postgresql-client || return 1
+        bin=$(postgres_bin_dir) || {
+            warn "postgres: no initdb, postgres, pg_isready and psql under /usr/lib/postgresql/*/bin (packages postgresql, postgresql-client)"
+            return 1
+        }
+    fi
+    local port dir data socket_dir os_user run_as=()
+    port=$(free_port) || return 1
+    dir=$(new_data_dir postgres) || return 1
+    data="$dir/data"
+    socket_dir="$dir/socket"
+    # sockaddr_un holds 108 bytes with the NUL; postgres refuses a longer socket path.
+    if ((${#socket_dir} + ${#port} + 10 > 107)); then
+        warn "postgres: the socket path $socket_dir/.s.PGSQL.$port is longer than 107 bytes; set TMPDIR to a shorter directory"
+        return 1
+    fi
+    mkdir -p "$socket_dir" || return 1
+    printf 'tooz-secret\n' >"$dir/pwfile" || return 1
+    os_user=$(postgres_os_user)
+    if [[ -n $os_user ]]; then
+        mapfile -t run_as < <(postgres_run_as "$os_user")
+        [[ ${#run_as[@]} -gt 0 ]] || {
+            warn "postgres: cannot run commands as user $os_user"
+            return 1
+        }
+        # The user only needs to reach its own directory: traverse, not list, the ones above it.
+        chmod o+x "$TOOZ_TEST_TMP" "$TOOZ_TEST_TMP/servers" || return 1
+        chown -R "$os_user:" "$dir" || return 1
+        "${run_as[@]}" test -w "$dir" || {
+            warn "postgres: user $os_user cannot write to $dir (is a directory above it closed to other users? set TMPDIR)"
+            return 1
+        }
+    fi
+    # initdb runs in $dir: the user may not be let into the directory we were called from. No
+    # fsync of the new cluster's files (-N): it is thrown away; the server runs with fsync on.
+    if ! (cd "$dir" && "${run_as[@]}" "$bin/initdb" -D "$data" -U tooz --pwfile="$dir/pwfile" \
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C -N) >"$dir/initdb.log" 2>&1; then
+        warn "postgres: initdb failed; its output:"
+        tail -n 20 "$dir/initdb.log" >&2
+        return 1
+    fi
+    rm -f "$dir/pwfile"
+    cat >"$data/pg_hba.conf" <<'EOF' || return 1
+# Written by start_postgres (scripts/lib/backends.sh).
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 trust
+host    all       all   127.0.0.1/32  scram-sha-256
+EOF
+    # Entered for the same reason as for initdb; start_server must not run in a subshell.
+    local here=$PWD started=0
+    cd "$dir" || return 1
+    # max_connections=200: Python tooz opens a connection per lock acquisition, and tests run
+    # side by side.
+    start_server postgres "$dir/server.log" "${run_as[@]}" "$bin/postgres" -D "$data" -k "$socket_dir" \
+        -p "$port" -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 || started=1
+    cd "$here" || return 1
+    ((started == 0)) || return 1
+    wait_until postgres 60 postgres_answers "$bin" "$socket_dir" "$port" || return 1
+    "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$socket_dir" -p "$port" -U tooz -d postgres \
+        -c 'CREATE DATABASE tooz' >>"$dir/psql.log" 2>&1 || {
+        warn "postgres: CREATE DATABASE tooz failed: $(tail -n 3 "$dir/psql.log" | tr '\n' ' ')"
+        return 1
+    }
+    local url="postgresql://tooz:tooz-secret@127.0.0.1:$port/tooz"
+    # The path the tests take: TCP, the tooz role, its password (scram-sha-256).
+    [[ $("$bin/psql" -X -tA "$url" -c 'SELECT 1' 2>>"$dir/psql.log") == 1 ]] || {
+        warn "postgres: cannot log in as tooz over TCP at 127.0.0.1:$port: $(tail -n 3 "$dir/psql.log" | tr '\n' ' ')"
+        return 1
+    }
+    export TOOZ_TEST_POSTGRES_URL="$url"
+    export TOOZ_TEST_POSTGRES_BIN="$bin"
+    export TOOZ_TEST_POSTGRES_SOCKET_DIR="$socket_dir"
+    export TOOZ_TEST_POSTGRES_OS_USER="$os_user"
+    # The conformance suite runs many tests at once: with tooz's keys (65,536 of them) two of
+    # its lock names can share a key and block each other. The interop and server tests use
+    # tooz's keys; the suite uses collision-free ones.
+    add_test_url "$TOOZ_TEST_POSTGRES_URL?lock_keys=bigint"
+    log "postgres: $("$bin/postgres" --version | awk '{ print $3 }') at $TOOZ_TEST_POSTGRES_URL and $socket_dir${os_user:+ (running as $os_user)}"
 }

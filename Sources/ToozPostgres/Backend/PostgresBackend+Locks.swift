@@ -1,0 +1,179 @@
+import PostgresNIO
+import Tooz
+
+extension PostgresBackend {
+    /// One attempt, on a lock connection of its own: `pg_try_advisory_lock` and the fencing
+    /// token's `nextval` in one statement.
+    public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
+        let clock = self.clock
+        return try await acquire(AcquireRequest(key: key, owner: owner, ttl: ttl, deadline: clock.now(), clock: clock, pollInterval: .seconds(1)))
+    }
+
+    /// Takes the lock, waiting on the server: `pg_advisory_lock` under a `lock_timeout` of the
+    /// time left before the deadline (none without one), so the server hands the lock over the
+    /// moment it is free. A cancelled wait closes its connection, which ends the wait on the
+    /// server. A connection reused from the pool that turns out to be dead (the server ended
+    /// it as idle) is replaced once.
+    public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
+        do {
+            return try await attempt(request, reuse: true)
+        } catch is StaleConnection {
+            return try await attempt(request, reuse: false)
+        }
+    }
+
+    /// A pooled connection was found dead by the attempt's first statement.
+    private struct StaleConnection: Error {}
+
+    private func attempt(_ request: AcquireRequest, reuse: Bool) async throws -> LockGrant? {
+        let advisory = PostgresAdvisoryKey.of(request.key, style: configuration.lockKeys)
+        let (lockConnection, reused) = try await checkoutLockConnection(member: request.owner.member, reuse: reuse)
+        let connection = lockConnection.connection
+        var outcome = CheckinOutcome.returnToPool
+        defer {
+            switch outcome {
+            case .returnToPool: checkin(lockConnection)
+            case .keep: break
+            case .close: connection.closeNow()
+            }
+        }
+        do {
+            if lockConnection.needsIdleTimeout(request.ttl) {
+                _ = try await connection.rows(
+                    PostgresQuery(unsafeSQL: "SELECT set_config('idle_session_timeout', $1::text, false)", binds: Self.binds(Self.milliseconds(request.ttl))),
+                    timeout: statementTimeout, doing: "set a lock connection's lease", logger: logger
+                )
+                lockConnection.idleTimeoutSet(request.ttl)
+            }
+            var notify: [String] = []
+            if case .leadership(let group) = request.key { notify = [schema.channel, group.rawValue] }
+            let sentAt = request.clock.now()
+            let fence: Int64?
+            let waited: Bool
+            if let deadline = request.deadline, deadline <= sentAt {
+                waited = false
+                let rows = try await connection.rows(
+                    PostgresQuery(
+                        unsafeSQL: schema.tryAcquire(advisory, notifyParameter: notify.isEmpty ? nil : 1),
+                        binds: Self.binds(strings: notify)
+                    ),
+                    timeout: statementTimeout, doing: "acquire the \(request.key)", logger: logger
+                )
+                fence = try rows.first?.value(0, as: Int64?.self, "the fencing token")
+            } else {
+                waited = true
+                let left = request.deadline.map { $0 - sentAt }
+                let wait = left.map { max(1, Self.milliseconds($0)) } ?? 0
+                do {
+                    let rows = try await connection.rows(
+                        PostgresQuery(
+                            unsafeSQL: schema.waitAcquire(advisory, timeoutParameter: 1, notifyParameter: notify.isEmpty ? nil : 2),
+                            binds: Self.binds(strings: [String(wait)] + notify)
+                        ),
+                        timeout: statementTimeout + (left ?? .seconds(100 * 365 * 86_400)), doing: "wait for the \(request.key)", logger: logger
+                    )
+                    fence = try rows.first?.value(notify.isEmpty ? 2 : 3, as: Int64.self, "the fencing token")
+                } catch let error as ToozError where error.underlying.flatMap(PostgresErrors.sqlState) == PostgresErrors.lockNotAvailable {
+                    return nil
+                }
+            }
+            guard let fence else { return nil }
+            lockConnection.held(by: request.owner.token)
+            outcome = .keep
+            return LockGrant(
+                owner: request.owner, fencingToken: FencingToken(UInt64(fence), strength: .durable),
+                handle: PostgresLockHandle(connection: lockConnection, key: advisory), ttl: request.ttl,
+                // The server's idle timer starts when it has answered: after we sent a try, and
+                // at most one network trip before we read the answer to a wait.
+                validFrom: waited ? request.clock.now() : sentAt
+            )
+        } catch {
+            // A failed statement may still have taken the lock (session locks outlive an
+            // aborted statement): only a closed connection is sure to hold nothing.
+            outcome = .close
+            if reused, let failure = error as? ToozError, failure.code == .connectionFailed { throw StaleConnection() }
+            throw error
+        }
+    }
+
+    private enum CheckinOutcome {
+        case returnToPool
+        case keep
+        case close
+    }
+
+    /// Whether our connection still holds the key; also restarts the server's idle timer, which
+    /// is what extends the lease.
+    public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
+        guard let handle = grant.handle(as: PostgresLockHandle.self), !handle.connection.isClosed else { return false }
+        let connection = handle.connection.connection
+        do {
+            if handle.connection.needsIdleTimeout(ttl) {
+                _ = try await connection.rows(
+                    PostgresQuery(unsafeSQL: "SELECT set_config('idle_session_timeout', $1::text, false)", binds: Self.binds(Self.milliseconds(ttl))),
+                    timeout: statementTimeout, doing: "set a lock connection's lease", logger: logger
+                )
+                handle.connection.idleTimeoutSet(ttl)
+            }
+            let rows = try await connection.rows(
+                PostgresQuery(unsafeSQL: schema.holds(handle.key)), timeout: statementTimeout, doing: "refresh the \(key)", logger: logger
+            )
+            return try rows.first?.value(0, as: Bool.self, "whether the lock is held") == true
+        } catch let error as ToozError where error.code == .connectionFailed {
+            // The session is gone, and its locks with it.
+            return false
+        }
+    }
+
+    /// `pg_advisory_unlock` on the lock's own connection, which then goes back to the pool.
+    public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
+        guard let handle = grant.handle(as: PostgresLockHandle.self) else { return false }
+        let lockConnection = handle.connection
+        guard !lockConnection.isClosed else { return false }
+        lockConnection.released()
+        var notify: [String] = []
+        if case .leadership(let group) = key { notify = [schema.channel, group.rawValue] }
+        let released: Bool
+        do {
+            let rows = try await lockConnection.connection.rows(
+                PostgresQuery(unsafeSQL: schema.release(handle.key, notifyParameter: notify.isEmpty ? nil : 1), binds: Self.binds(strings: notify)),
+                timeout: statementTimeout, doing: "release the \(key)", logger: logger
+            )
+            released = try rows.first?.value(0, as: Bool.self, "whether the lock was released") == true
+        } catch let error as ToozError where error.code == .connectionFailed {
+            return false
+        } catch {
+            lockConnection.connection.closeNow()
+            throw error
+        }
+        if released { checkin(lockConnection) } else { lockConnection.connection.closeNow() }
+        return released
+    }
+
+    /// The member whose lock connection holds the key; `nil` when it is free or held by a
+    /// session that is not ours (Python tooz's).
+    public func holder(of key: LockKey) async throws -> MemberID? {
+        let advisory = PostgresAdvisoryKey.of(key, style: configuration.lockKeys)
+        let rows = try await run(PostgresQuery(unsafeSQL: schema.holder(advisory)), doing: "read the holder of the \(key)")
+        return try rows.first.map { MemberID(try $0.value(0, as: String.self, "a member id")) }
+    }
+
+    /// Ends the session holding the key (`pg_terminate_backend`), which frees it. Needs the
+    /// holder's role or `pg_signal_backend`.
+    public func breakLock(_ key: LockKey) async throws -> Bool {
+        let advisory = PostgresAdvisoryKey.of(key, style: configuration.lockKeys)
+        let rows = try await run(PostgresQuery(unsafeSQL: schema.breakLock(advisory)), doing: "break the \(key)")
+        return try rows.first?.value(0, as: Int64.self, "how many holders were ended") ?? 0 > 0
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    static func binds(strings: [String]) -> PostgresBindings {
+        var binds = PostgresBindings(capacity: strings.count)
+        for string in strings { binds.append(string) }
+        return binds
+    }
+}
