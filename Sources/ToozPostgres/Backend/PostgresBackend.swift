@@ -86,7 +86,8 @@ public final class PostgresBackend: CoordinationBackend {
         if try migrated.first?.value(0, as: Bool.self, "whether the schema exists") != true {
             try await migrate(on: connection)
         }
-        _ = try await connection.rows(
+        // Housekeeping, not a requirement: a user who may only read cannot do it.
+        _ = try? await connection.rows(
             PostgresQuery(unsafeSQL: schema.pruneSessions), timeout: statementTimeout, doing: "forget dead sessions", logger: logger
         )
     }
@@ -178,7 +179,10 @@ public final class PostgresBackend: CoordinationBackend {
         while reuse, let idle = lockConnections.withLock({ $0.idle.popLast() }) {
             if !idle.isClosed { return (idle, true) }
         }
-        let connection = try await connector.connect()
+        // A server blocked in a lock wait does not read its socket: without this check, the
+        // wait of a cancelled or killed waiter would go on (and could even be granted) after
+        // its connection closed.
+        let connection = try await connector.connect(settings: [("client_connection_check_interval", "250")])
         let key = Self.newSessionKey()
         do {
             let rows = try await connection.rows(
