@@ -31,6 +31,8 @@ public final class PostgresBackend: CoordinationBackend {
     /// Lock connections: idle ones to reuse, and every open one (closed on disconnect).
     private let lockConnections = Mutex<(idle: [PostgresLockConnection], all: [ObjectIdentifier: PostgresLockConnection])>(([], [:]))
     private let context = Mutex<BackendContext?>(nil)
+    /// Set by `disconnect()`: connections closing then are not news for the coordinator.
+    private let disconnecting = Atomic<Bool>(false)
     public let info: BackendInfo
     public let taskExecutor: (any TaskExecutor)?
 
@@ -109,6 +111,7 @@ public final class PostgresBackend: CoordinationBackend {
 
     /// Closes every connection: held locks and memberships end on the server at once.
     public func disconnect() async {
+        disconnecting.store(true, ordering: .relaxed)
         listener.close()
         let (idle, all) = lockConnections.withLock { state in
             defer { state = ([], [:]) }
@@ -170,6 +173,7 @@ public final class PostgresBackend: CoordinationBackend {
     /// The membership connection is gone, and with it our members on the server: have the
     /// coordinator beat now, which finds the rows on a dead key and re-joins.
     private func livenessClosed() {
+        guard !disconnecting.load(ordering: .relaxed) else { return }
         context.withLock { $0 }?.report(.connectionRestored)
     }
 
