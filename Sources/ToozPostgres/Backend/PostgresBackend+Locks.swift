@@ -52,14 +52,25 @@ extension PostgresBackend {
             let waited: Bool
             if let deadline = request.deadline, deadline <= sentAt {
                 waited = false
-                let rows = try await connection.rows(
-                    PostgresQuery(
-                        unsafeSQL: schema.tryAcquire(advisory, notifyParameter: notify.isEmpty ? nil : 1),
-                        binds: Self.binds(strings: notify)
-                    ),
-                    timeout: statementTimeout, doing: "acquire the \(request.key)", logger: logger
-                )
-                fence = try rows.first?.value(0, as: Int64?.self, "the fencing token")
+                let doing = "acquire the \(request.key)"
+                if notify.isEmpty {
+                    // A named lock: the prepared statement of the lock cycle.
+                    let sequence = schema.fencingSequence
+                    switch advisory {
+                    case .pair(let first, let second):
+                        let statement = PostgresStatements.TryLockPair(first: first, second: second, sequence: sequence)
+                        fence = try await connection.firstRow(statement, timeout: statementTimeout, doing: doing, logger: logger) ?? nil
+                    case .single(let key):
+                        let statement = PostgresStatements.TryLockSingle(key: key, sequence: sequence)
+                        fence = try await connection.firstRow(statement, timeout: statementTimeout, doing: doing, logger: logger) ?? nil
+                    }
+                } else {
+                    let rows = try await connection.rows(
+                        PostgresQuery(unsafeSQL: schema.tryAcquire(advisory, notifyParameter: 1), binds: Self.binds(strings: notify)),
+                        timeout: statementTimeout, doing: doing, logger: logger
+                    )
+                    fence = try rows.first?.value(0, as: Int64?.self, "the fencing token")
+                }
             } else {
                 waited = true
                 let left = request.deadline.map { $0 - sentAt }
@@ -135,11 +146,22 @@ extension PostgresBackend {
         if case .leadership(let group) = key { notify = [schema.channel, group.rawValue] }
         let released: Bool
         do {
-            let rows = try await lockConnection.connection.rows(
-                PostgresQuery(unsafeSQL: schema.release(handle.key, notifyParameter: notify.isEmpty ? nil : 1), binds: Self.binds(strings: notify)),
-                timeout: statementTimeout, doing: "release the \(key)", logger: logger
-            )
-            released = try rows.first?.value(0, as: Bool.self, "whether the lock was released") == true
+            let connection = lockConnection.connection
+            let doing = "release the \(key)"
+            switch (handle.key, notify.isEmpty) {
+            case (.pair(let first, let second), true):
+                let statement = PostgresStatements.UnlockPair(first: first, second: second)
+                released = try await connection.firstRow(statement, timeout: statementTimeout, doing: doing, logger: logger) == true
+            case (.single(let key), true):
+                let statement = PostgresStatements.UnlockSingle(key: key)
+                released = try await connection.firstRow(statement, timeout: statementTimeout, doing: doing, logger: logger) == true
+            case (_, false):
+                let rows = try await connection.rows(
+                    PostgresQuery(unsafeSQL: schema.release(handle.key, notifyParameter: 1), binds: Self.binds(strings: notify)),
+                    timeout: statementTimeout, doing: doing, logger: logger
+                )
+                released = try rows.first?.value(0, as: Bool.self, "whether the lock was released") == true
+            }
         } catch let error as ToozError where error.code == .connectionFailed {
             return false
         } catch {

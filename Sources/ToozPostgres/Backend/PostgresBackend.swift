@@ -125,7 +125,7 @@ public final class PostgresBackend: CoordinationBackend {
 
     /// `SELECT 1` on the main connection.
     public func ping() async throws {
-        _ = try await mainConnection().rows("SELECT 1", timeout: statementTimeout, doing: "ping", logger: logger)
+        _ = try await mainConnection().firstRow(PostgresStatements.Ping(), timeout: statementTimeout, doing: "ping", logger: logger)
     }
 
     // MARK: Connections

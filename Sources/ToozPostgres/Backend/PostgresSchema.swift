@@ -179,6 +179,9 @@ package struct PostgresSchema: Sendable {
 
     // MARK: Locks
 
+    /// The fencing sequence's name, for `nextval($n::regclass)` in a prepared statement.
+    package var fencingSequence: String { "\(name).fencing" }
+
     /// One attempt: the fencing token when taken, NULL when someone else holds the key.
     /// When `notify`, a taken lock also notifies the channel with $N (a leadership change).
     package func tryAcquire(_ key: PostgresAdvisoryKey, notifyParameter: Int?) -> String {

@@ -125,6 +125,33 @@ enum InteropEnvironment {
         return base + (base.contains("?") ? "&" : "?") + options
     }
 
+    /// The PostgreSQL server the PostgreSQL interop tests share, from `TOOZ_TEST_POSTGRES_URL`
+    /// (`postgresql://tooz:tooz-secret@127.0.0.1:PORT/tooz`, which scripts/test exports after
+    /// starting a throwaway cluster on loopback).
+    static let postgresURL: String? = variables["TOOZ_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Run the PostgreSQL interop tests when there is a server, and always under CI (where its
+    /// absence is a failure).
+    static let shouldRunPostgres: Bool = postgresURL != nil || isCI
+
+    static let postgresNotConfigured =
+        "TOOZ_TEST_POSTGRES_URL is not set: run scripts/test, which starts a PostgreSQL server on loopback and exports its URL"
+
+    /// The PostgreSQL URL with `options` (`"lock_keys=bigint"`) appended, or a failure that
+    /// explains how to get a server (reached only under CI).
+    static func requirePostgresURL(_ options: String = "") throws -> String {
+        guard let base = postgresURL else {
+            throw InteropSetupError(
+                "\(postgresNotConfigured). CI=true, so the PostgreSQL interop tests fail instead of being skipped; scripts/test's output says why PostgreSQL did not start."
+            )
+        }
+        guard base.hasPrefix("postgresql://") || base.hasPrefix("postgres://") else {
+            throw InteropSetupError("TOOZ_TEST_POSTGRES_URL=\(base) is not a postgresql:// URL")
+        }
+        if options.isEmpty { return base }
+        return base + (base.contains("?") ? "&" : "?") + options
+    }
+
     /// `url` for a Swift coordinator: tooz's `timeout` is also how long the server may take to
     /// grant the session, which a loaded machine can exceed at tooz's default 10 s; so `timeout`
     /// is generous, and `membership_timeout` keeps the session at those 10 s. Python tooz keeps
@@ -218,6 +245,17 @@ extension Trait where Self == ConditionTrait {
         .enabled(
             if: InteropEnvironment.shouldRunEtcd,
             "TOOZ_TEST_ETCD_URL is not set: run scripts/test, which starts an etcd on loopback and exports its URL"
+        )
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Skips the test, with the reason, when `TOOZ_TEST_POSTGRES_URL` is not set and `CI=true`
+    /// is not either; under CI the test runs and fails on the missing server.
+    static var requiresPostgresServer: Self {
+        .enabled(
+            if: InteropEnvironment.shouldRunPostgres,
+            "TOOZ_TEST_POSTGRES_URL is not set: run scripts/test, which starts a PostgreSQL server on loopback and exports its URL"
         )
     }
 }
