@@ -112,7 +112,7 @@ extension PostgresBackend {
         let names = groups.map(\.rawValue)
         let rows = try await session.connection.rows(
             PostgresQuery(unsafeSQL: schema.heartbeat, binds: Self.binds(member.rawValue, session.sessionKey, names)),
-            timeout: statementTimeout, doing: "heartbeat", logger: logger
+            timeout: statementTimeout, doing: "heartbeat", logger: logger, onCancel: .abandonStatement
         )
         let present = Set(try rows.map { GroupID(try $0.value(0, as: String.self, "a group name")) })
         return HeartbeatResult(missing: groups.subtracting(present))

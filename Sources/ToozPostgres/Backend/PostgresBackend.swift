@@ -125,7 +125,9 @@ public final class PostgresBackend: CoordinationBackend {
 
     /// `SELECT 1` on the main connection.
     public func ping() async throws {
-        _ = try await mainConnection().firstRow(PostgresStatements.Ping(), timeout: statementTimeout, doing: "ping", logger: logger)
+        _ = try await mainConnection().firstRow(
+            PostgresStatements.Ping(), timeout: statementTimeout, doing: "ping", logger: logger, onCancel: .abandonStatement
+        )
     }
 
     // MARK: Connections
@@ -139,7 +141,8 @@ public final class PostgresBackend: CoordinationBackend {
 
     /// Runs one statement on the main connection.
     func run(_ query: PostgresQuery, doing what: String) async throws -> [PostgresRow] {
-        try await mainConnection().rows(query, timeout: statementTimeout, doing: what, logger: logger)
+        // Shared by every caller: a cancelled one must not close it under the others.
+        try await mainConnection().rows(query, timeout: statementTimeout, doing: what, logger: logger, onCancel: .abandonStatement)
     }
 
     /// The liveness session, made (with a new session key) when there is none. Its connection
