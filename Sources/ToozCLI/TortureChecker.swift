@@ -141,8 +141,12 @@ struct TortureChecker: Sendable {
         report.holds = holds.count
         report.acceptedHolds = holds.filter { $0.outcome == .accepted }.count
 
-        // Tokens, in acquisition order.
+        // Tokens, in acquisition order. A hold's start is journaled when its body begins, after
+        // the acquisition returned: a holder stopped in between starts after a holder that
+        // acquired later (its lease ran out while it was stopped). That is fencing at work, not
+        // a violation, when it was paused in that gap and the register refused it.
         for (previous, next) in zip(holds, holds.dropFirst()) where next.token <= previous.token {
+            if next.outcome != .accepted, paused(next.member, from: previous.start, to: next.start) { continue }
             report.violations.append(
                 "fencing token went backwards: \(next.member) held with \(next.token) after \(previous.member) with \(previous.token)"
             )
@@ -187,8 +191,12 @@ struct TortureChecker: Sendable {
                 fenced.append((readAt[record.token] ?? record.at, record.at, record.token))
             case .refusedRead, .refusedWrite:
                 if record.operation == .refusedRead { report.refusedReads += 1 } else { report.refusedWrites += 1 }
-                let start = holds.first { $0.member == record.member && $0.token == record.token }?.start ?? readAt[record.token] ?? 0
-                if !paused(record.member, from: start, to: record.at) {
+                let ownStart = holds.first { $0.member == record.member && $0.token == record.token }?.start ?? readAt[record.token] ?? 0
+                // The lock was handed on when a later token's hold began: the refused holder must
+                // have been paused at some point from then (or from its own start, if earlier:
+                // a pause between its acquisition and its body counts) until the refusal.
+                let handedOn = holds.lazy.filter { $0.token > record.token }.map(\.start).min() ?? ownStart
+                if !paused(record.member, from: min(ownStart, handedOn), to: record.at) {
                     report.violations.append(
                         "the register refused \(record.member)'s \(record.operation == .refusedRead ? "read" : "write") with token \(record.token) (bar \(record.bar)), and \(record.member) was never paused: the lock was handed on while it held it"
                     )

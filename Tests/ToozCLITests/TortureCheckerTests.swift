@@ -59,6 +59,34 @@ import Testing
         #expect(report.violations.contains { $0.contains("accepted a read with token 2") })
     }
 
+    @Test func aHolderStoppedBetweenItsAcquisitionAndItsBodyIsFencingAtWorkNotATokenViolation() {
+        // w0 acquires with token 1 and is stopped before its body begins; its lease runs out, w1
+        // takes the lock with token 2 and finishes; w0 wakes, its body begins (later than w1's)
+        // and the register refuses its read.
+        let journal: [TortureEntry] = [
+            .stop(member: "w0", pid: 1, at: 5, planned: 500),
+            .hold(member: "w1", token: 2, start: 300, end: 360, read: 0, wrote: 1, outcome: .accepted),
+            .cont(member: "w0", pid: 1, at: 505),
+            .hold(member: "w0", token: 1, start: 510, end: 512, read: -1, wrote: -1, outcome: .refusedRead),
+        ]
+        let register = [
+            RegisterRecord(operation: .read, token: 2, bar: 2, value: 0, member: "w1", at: 301),
+            RegisterRecord(operation: .write, token: 2, bar: 2, value: 1, member: "w1", at: 350),
+            RegisterRecord(operation: .refusedRead, token: 1, bar: 2, value: 1, member: "w0", at: 511),
+        ]
+        let report = TortureChecker.check(journal: journal, register: register)
+        #expect(report.violations == [])
+        #expect(report.refusedReads == 1)
+
+        // Not paused: the lock went to w1 while w0 was neither stopped nor done.
+        let unpaused = TortureChecker.check(journal: journal.filter { if case .hold = $0 { true } else { false } }, register: register)
+        #expect(unpaused.violations.contains { $0.contains("fencing token went backwards") })
+        // Paused, but accepted with the lower token: still a violation.
+        var accepted = journal
+        accepted[3] = .hold(member: "w0", token: 1, start: 510, end: 512, read: 1, wrote: 2, outcome: .accepted)
+        #expect(TortureChecker.check(journal: accepted, register: register).violations.contains { $0.contains("fencing token went backwards") })
+    }
+
     @Test func aLostIncrementIsAViolation() {
         var (journal, register) = history(3)
         // The third holder read 1 instead of 2 and wrote 2 again: an update lost.

@@ -15,15 +15,23 @@ extension PostgresBackend {
     /// server. A connection reused from the pool that turns out to be dead (the server ended
     /// it as idle) is replaced once.
     public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
-        do {
-            return try await attempt(request, reuse: true)
-        } catch is StaleConnection {
-            return try await attempt(request, reuse: false)
+        var reuse = true
+        while true {
+            do {
+                return try await attempt(request, reuse: reuse)
+            } catch is StaleConnection {
+                reuse = false
+            } catch is LostBeforeProven {
+                reuse = false
+                if request.hasExpired(at: request.clock.now()) { return nil }
+            }
         }
     }
 
     /// A pooled connection was found dead by the attempt's first statement.
     private struct StaleConnection: Error {}
+    /// A wait was granted, but the lock was gone by the time we could prove it held.
+    private struct LostBeforeProven: Error {}
 
     private func attempt(_ request: AcquireRequest, reuse: Bool) async throws -> LockGrant? {
         let advisory = PostgresAdvisoryKey.of(request.key, style: configuration.lockKeys)
@@ -89,19 +97,36 @@ extension PostgresBackend {
                 }
             }
             guard let fence else { return nil }
+            // The server's idle timer (the lease) starts once it has answered. For a try, that
+            // is after `sentAt`. A wait's answer may have sat unread for longer than the TTL (a
+            // starved client: seen under load in `tooz torture`), and the lock been handed on
+            // meanwhile; so a wait is proved held by one more statement, sent now.
+            var validFrom = sentAt
+            if waited {
+                validFrom = request.clock.now()
+                let held: Bool
+                do {
+                    let rows = try await connection.rows(
+                        PostgresQuery(unsafeSQL: schema.holds(advisory)), timeout: statementTimeout,
+                        doing: "check the \(request.key) just granted", logger: logger
+                    )
+                    held = try rows.first?.value(0, as: Bool.self, "whether the lock is held") == true
+                } catch let error as ToozError where error.code == .connectionFailed {
+                    held = false
+                }
+                guard held else { throw LostBeforeProven() }
+            }
             lockConnection.held(by: request.owner.token)
             outcome = .keep
             return LockGrant(
                 owner: request.owner, fencingToken: FencingToken(UInt64(fence), strength: .durable),
-                handle: PostgresLockHandle(connection: lockConnection, key: advisory), ttl: request.ttl,
-                // The server's idle timer starts when it has answered: after we sent a try, and
-                // at most one network trip before we read the answer to a wait.
-                validFrom: waited ? request.clock.now() : sentAt
+                handle: PostgresLockHandle(connection: lockConnection, key: advisory), ttl: request.ttl, validFrom: validFrom
             )
         } catch {
             // A failed statement may still have taken the lock (session locks outlive an
             // aborted statement): only a closed connection is sure to hold nothing.
             outcome = .close
+            if error is LostBeforeProven { throw error }
             if reused, let failure = error as? ToozError, failure.code == .connectionFailed { throw StaleConnection() }
             throw error
         }
