@@ -12,6 +12,9 @@ import ToozTestKit
 @Suite(
     "PostgreSQL backend against a server",
     .enabled(if: PostgresTestServer.testsEnabled, "PostgreSQL is not installed (scripts/test installs it)"),
+    // One cluster at a time: each initdb and server start is seconds of CPU, and nine at once
+    // starved the rest of the suite on a 2-core machine.
+    .serialized,
     .timeLimit(.minutes(3))
 )
 struct PostgresBackendServerTests {

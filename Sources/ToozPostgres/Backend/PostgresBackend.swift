@@ -36,8 +36,9 @@ public final class PostgresBackend: CoordinationBackend {
     public let info: BackendInfo
     public let taskExecutor: (any TaskExecutor)?
 
-    /// How many idle lock connections are kept for reuse.
-    static let idleLockConnections = 4
+    /// How many idle lock connections are kept for reuse: one serves a caller that takes one
+    /// lock after another; more would hold server processes that a busy server may need.
+    static let idleLockConnections = 1
 
     package init(
         configuration: PostgresConfiguration, membershipTTL: Duration, logger: Logger,

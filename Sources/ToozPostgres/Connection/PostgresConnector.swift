@@ -42,9 +42,45 @@ package struct PostgresConnector: Sendable {
         postgres.options.connectTimeout = .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000 + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
         postgres.options.additionalStartupParameters = [("application_name", "swift-tooz")] + settings
         do {
-            return try await PostgresConnection.connect(on: eventLoop, configuration: postgres, id: Self.nextID(), logger: logger)
+            return try await Self.connect(postgres, on: eventLoop, within: configuration.connectTimeout, logger: logger)
         } catch {
             throw PostgresErrors.connectFailure(error, configuration: configuration)
+        }
+    }
+
+    /// postgres-nio's `connectTimeout` bounds the TCP connect only: a server that accepts and
+    /// then says nothing (frozen, overloaded, not PostgreSQL) would hold the startup and the
+    /// authentication forever. This bounds the whole of it.
+    private static func connect(
+        _ configuration: PostgresConnection.Configuration, on eventLoop: any EventLoop, within limit: Duration, logger: Logger
+    ) async throws -> PostgresConnection {
+        try await withThrowingTaskGroup(of: PostgresConnection?.self) { group in
+            group.addTask {
+                try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: nextID(), logger: logger)
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            let first: PostgresConnection??
+            do {
+                first = try await group.next()
+            } catch {
+                group.cancelAll()
+                while let late = try? await group.next() {
+                    if let late { try? await late.close() }
+                }
+                throw error
+            }
+            group.cancelAll()
+            // A connection made just as the time ran out is not leaked.
+            while let late = try? await group.next() {
+                if let late { try? await late.close() }
+            }
+            guard let connection = first ?? nil else {
+                throw ToozError(.connectionFailed, "no answer to the PostgreSQL handshake within \(limit)")
+            }
+            return connection
         }
     }
 
@@ -54,7 +90,7 @@ package struct PostgresConnector: Sendable {
     }
 
     private static let ids = Mutex(0)
-    private static func nextID() -> Int {
+    fileprivate static func nextID() -> Int {
         ids.withLock {
             $0 += 1
             return $0
