@@ -29,7 +29,7 @@ extension EtcdBackend {
             )
         )
         guard !response.succeeded else { return }
-        if response.responses.first?.responseRange.count ?? 0 == 0 { throw notCreated(group) }
+        if response.responses.first?.responseRange.count ?? 0 == 0 { throw ToozError.groupNotCreated(group) }
         throw ToozError(.groupNotEmpty, "group \(group.rawValue.debugDescription) still has members")
     }
 
@@ -59,7 +59,7 @@ extension EtcdBackend {
                 )
             )
             guard !response.succeeded else { return }
-            if response.responses.first?.responseRange.count ?? 0 == 0 { throw notCreated(group) }
+            if response.responses.first?.responseRange.count ?? 0 == 0 { throw ToozError.groupNotCreated(group) }
             // Our own key on our lease: an earlier join whose answer was lost.
             if let existing = response.kvs(at: 1).first, existing.lease == lease.id, existing.value == Data(value) { return }
             throw ToozError(.memberAlreadyJoined, "member \(member.rawValue.debugDescription) has already joined group \(group.rawValue.debugDescription)")
@@ -77,8 +77,8 @@ extension EtcdBackend {
             )
         )
         guard !response.succeeded else { return }
-        if response.responses.first?.responseRange.count ?? 0 == 0 { throw notCreated(group) }
-        throw notJoined(member, group)
+        if response.responses.first?.responseRange.count ?? 0 == 0 { throw ToozError.groupNotCreated(group) }
+        throw ToozError.memberNotJoined(member, group)
     }
 
     /// One prefix read, keys only: the placeholder proves the group, every other key is a member.
@@ -91,7 +91,7 @@ extension EtcdBackend {
         var members: [MemberID: Capabilities] = [:]
         for kv in try await groupKeys(group, keysOnly: false) {
             let member = memberID(of: kv, in: group)
-            members[member] = try decodeCapabilities(kv.value, of: member, in: group)
+            members[member] = try OsloMsgPack.decodeCapabilities(Array(kv.value), of: member, in: group)
         }
         return members
     }
@@ -101,9 +101,9 @@ extension EtcdBackend {
         let response = try await client.txn(
             EtcdOperations.txn([], success: [EtcdOperations.range(groupKey, countOnly: true), EtcdOperations.range(EtcdKeys.member(member, of: group))])
         )
-        if response.responses.first?.responseRange.count ?? 0 == 0 { throw notCreated(group) }
-        guard let kv = response.kvs(at: 1).first else { throw notJoined(member, group) }
-        return try decodeCapabilities(kv.value, of: member, in: group)
+        if response.responses.first?.responseRange.count ?? 0 == 0 { throw ToozError.groupNotCreated(group) }
+        guard let kv = response.kvs(at: 1).first else { throw ToozError.memberNotJoined(member, group) }
+        return try OsloMsgPack.decodeCapabilities(Array(kv.value), of: member, in: group)
     }
 
     /// Replaces the value and keeps the key's lease (`ignore_lease`), only while the key exists.
@@ -119,8 +119,8 @@ extension EtcdBackend {
             )
         )
         guard !response.succeeded else { return }
-        if response.responses.first?.responseRange.count ?? 0 == 0 { throw notCreated(group) }
-        throw notJoined(member, group)
+        if response.responses.first?.responseRange.count ?? 0 == 0 { throw ToozError.groupNotCreated(group) }
+        throw ToozError.memberNotJoined(member, group)
     }
 
     /// Keeps the session lease alive and checks, in the same moment, that each member key is
@@ -153,32 +153,11 @@ extension EtcdBackend {
             EtcdOperations.rangeRequest(placeholder, rangeEnd: EtcdKeys.rangeEnd(ofPrefix: placeholder), keysOnly: keysOnly)
         )
         let placeholderData = Data(placeholder)
-        guard response.kvs.contains(where: { $0.key == placeholderData }) else { throw notCreated(group) }
+        guard response.kvs.contains(where: { $0.key == placeholderData }) else { throw ToozError.groupNotCreated(group) }
         return response.kvs.filter { $0.key != placeholderData }
     }
 
     private func memberID(of kv: Mvccpb_KeyValue, in group: GroupID) -> MemberID {
         MemberID(String(decoding: kv.key.dropFirst(EtcdKeys.group(group).count), as: UTF8.self))
-    }
-
-    private func decodeCapabilities(_ value: Data, of member: MemberID, in group: GroupID) throws(ToozError) -> Capabilities {
-        if value.isEmpty { return .nil }
-        do {
-            return try OsloMsgPack.decode(Array(value))
-        } catch {
-            throw ToozError(
-                .serializationFailed,
-                "the capabilities of member \(member.rawValue.debugDescription) in group \(group.rawValue.debugDescription) are not msgpack",
-                underlying: error
-            )
-        }
-    }
-
-    private func notCreated(_ group: GroupID) -> ToozError {
-        ToozError(.groupNotCreated, "group \(group.rawValue.debugDescription) does not exist")
-    }
-
-    private func notJoined(_ member: MemberID, _ group: GroupID) -> ToozError {
-        ToozError(.memberNotJoined, "member \(member.rawValue.debugDescription) is not in group \(group.rawValue.debugDescription)")
     }
 }

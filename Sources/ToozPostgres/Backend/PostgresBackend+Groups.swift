@@ -15,7 +15,7 @@ extension PostgresBackend {
             PostgresQuery(unsafeSQL: schema.deleteGroup, binds: Self.binds(group.rawValue, schema.channel)), doing: "delete a group"
         )
         guard let row = rows.first else { throw ToozError(.backendError, "PostgreSQL returned no row for a group deletion") }
-        if try row.value(0, as: Int64.self, "whether the group existed") == 0 { throw notCreated(group) }
+        if try row.value(0, as: Int64.self, "whether the group existed") == 0 { throw ToozError.groupNotCreated(group) }
         if try row.value(1, as: Int64.self, "whether the group was deleted") == 0 {
             throw ToozError(.groupNotEmpty, "group \(group.rawValue.debugDescription) still has members")
         }
@@ -37,7 +37,7 @@ extension PostgresBackend {
             doing: "join a group"
         )
         guard let row = rows.first else { throw ToozError(.backendError, "PostgreSQL returned no row for a join") }
-        if try row.value(0, as: Int64.self, "whether the group exists") == 0 { throw notCreated(group) }
+        if try row.value(0, as: Int64.self, "whether the group exists") == 0 { throw ToozError.groupNotCreated(group) }
         if try row.value(1, as: Int64.self, "whether the member joined") == 0 {
             throw ToozError(
                 .memberAlreadyJoined, "member \(member.rawValue.debugDescription) has already joined group \(group.rawValue.debugDescription)"
@@ -50,8 +50,8 @@ extension PostgresBackend {
             PostgresQuery(unsafeSQL: schema.leave, binds: Self.binds(group.rawValue, member.rawValue, schema.channel)), doing: "leave a group"
         )
         guard let row = rows.first else { throw ToozError(.backendError, "PostgreSQL returned no row for a leave") }
-        if try row.value(0, as: Bool.self, "whether the group exists") == false { throw notCreated(group) }
-        if try row.value(1, as: Int64.self, "whether the member left") == 0 { throw notJoined(member, group) }
+        if try row.value(0, as: Bool.self, "whether the group exists") == false { throw ToozError.groupNotCreated(group) }
+        if try row.value(1, as: Int64.self, "whether the member left") == 0 { throw ToozError.memberNotJoined(member, group) }
     }
 
     /// The live members' ids in one statement, without their capabilities.
@@ -60,7 +60,7 @@ extension PostgresBackend {
         let rows = try await run(
             PostgresQuery(unsafeSQL: schema.members(withCapabilities: false), binds: Self.binds(group.rawValue)), doing: "list members"
         )
-        guard try rows.first?.value(0, as: Bool.self, "whether the group exists") == true else { throw notCreated(group) }
+        guard try rows.first?.value(0, as: Bool.self, "whether the group exists") == true else { throw ToozError.groupNotCreated(group) }
         var names: Set<MemberID> = []
         for row in rows {
             if let name = try row.value(1, as: String?.self, "a member id") { names.insert(MemberID(name)) }
@@ -73,12 +73,12 @@ extension PostgresBackend {
         let rows = try await run(
             PostgresQuery(unsafeSQL: schema.members(withCapabilities: true), binds: Self.binds(group.rawValue)), doing: "list members"
         )
-        guard try rows.first?.value(0, as: Bool.self, "whether the group exists") == true else { throw notCreated(group) }
+        guard try rows.first?.value(0, as: Bool.self, "whether the group exists") == true else { throw ToozError.groupNotCreated(group) }
         var members: [MemberID: Capabilities] = [:]
         for row in rows {
             guard let name = try row.value(1, as: String?.self, "a member id") else { continue }
             let member = MemberID(name)
-            members[member] = try decodeCapabilities(try row.value(2, as: ByteBuffer.self, "capabilities"), of: member, in: group)
+            members[member] = try OsloMsgPack.decodeCapabilities(Array(try row.value(2, as: ByteBuffer.self, "capabilities").readableBytesView), of: member, in: group)
         }
         return members
     }
@@ -88,9 +88,9 @@ extension PostgresBackend {
             PostgresQuery(unsafeSQL: schema.capabilities, binds: Self.binds(group.rawValue, member.rawValue)), doing: "read capabilities"
         )
         guard let row = rows.first else { throw ToozError(.backendError, "PostgreSQL returned no row for capabilities") }
-        if try row.value(0, as: Bool.self, "whether the group exists") == false { throw notCreated(group) }
-        guard let value = try row.value(1, as: ByteBuffer?.self, "capabilities") else { throw notJoined(member, group) }
-        return try decodeCapabilities(value, of: member, in: group)
+        if try row.value(0, as: Bool.self, "whether the group exists") == false { throw ToozError.groupNotCreated(group) }
+        guard let value = try row.value(1, as: ByteBuffer?.self, "capabilities") else { throw ToozError.memberNotJoined(member, group) }
+        return try OsloMsgPack.decodeCapabilities(Array(value.readableBytesView), of: member, in: group)
     }
 
     public func updateCapabilities(_ capabilities: Capabilities, of member: MemberID, in group: GroupID) async throws {
@@ -100,8 +100,8 @@ extension PostgresBackend {
             doing: "update capabilities"
         )
         guard let row = rows.first else { throw ToozError(.backendError, "PostgreSQL returned no row for an update") }
-        if try row.value(0, as: Bool.self, "whether the group exists") == false { throw notCreated(group) }
-        if try row.value(1, as: Int64.self, "whether the row was updated") == 0 { throw notJoined(member, group) }
+        if try row.value(0, as: Bool.self, "whether the group exists") == false { throw ToozError.groupNotCreated(group) }
+        if try row.value(1, as: Int64.self, "whether the row was updated") == 0 { throw ToozError.memberNotJoined(member, group) }
     }
 
     /// Reads, on the liveness connection (which keeps it from idling out), the groups whose
@@ -119,26 +119,4 @@ extension PostgresBackend {
     }
 
     // MARK: Helpers
-
-    private func decodeCapabilities(_ value: ByteBuffer, of member: MemberID, in group: GroupID) throws(ToozError) -> Capabilities {
-        let bytes = Array(value.readableBytesView)
-        if bytes.isEmpty { return .nil }
-        do {
-            return try OsloMsgPack.decode(bytes)
-        } catch {
-            throw ToozError(
-                .serializationFailed,
-                "the capabilities of member \(member.rawValue.debugDescription) in group \(group.rawValue.debugDescription) are not msgpack",
-                underlying: error
-            )
-        }
-    }
-
-    private func notCreated(_ group: GroupID) -> ToozError {
-        ToozError(.groupNotCreated, "group \(group.rawValue.debugDescription) does not exist")
-    }
-
-    private func notJoined(_ member: MemberID, _ group: GroupID) -> ToozError {
-        ToozError(.memberNotJoined, "member \(member.rawValue.debugDescription) is not in group \(group.rawValue.debugDescription)")
-    }
 }

@@ -113,7 +113,7 @@ extension ZooKeeperBackend {
                     let dataWatcher = self.watches.arm(memberPath, for: group)
                     do {
                         let (data, _) = try await client.getData(memberPath, watcher: dataWatcher)
-                        return (member, try Self.decodeCapabilities(data, of: member, in: group))
+                        return (member, try OsloMsgPack.decodeCapabilities(data, of: member, in: group))
                     } catch where Self.code(error) == .noNode {
                         // Left between the listing and the read.
                         if dataWatcher != nil { self.watches.disarm(memberPath) }
@@ -154,7 +154,7 @@ extension ZooKeeperBackend {
         do {
             let path = paths.member(member, in: group)
             let (data, _) = try await retryingConnectionLoss { try await client.getData(path) }
-            return try Self.decodeCapabilities(data, of: member, in: group)
+            return try OsloMsgPack.decodeCapabilities(data, of: member, in: group)
         } catch where Self.code(error) == .noNode {
             throw try await missingMember(member, in: group, client)
         }
@@ -211,19 +211,6 @@ extension ZooKeeperBackend {
         switch topic {
         case .group(let group): ChangeSubscription(signal: watches.signal(for: group))
         case .lock: nil
-        }
-    }
-
-    static func decodeCapabilities(_ data: [UInt8], of member: MemberID, in group: GroupID) throws(ToozError) -> Capabilities {
-        if data.isEmpty { return .nil }
-        do {
-            return try OsloMsgPack.decode(data)
-        } catch {
-            throw ToozError(
-                .serializationFailed,
-                "the capabilities of member \(member.rawValue.debugDescription) in group \(group.rawValue.debugDescription) are not msgpack",
-                underlying: error
-            )
         }
     }
 }
