@@ -19,70 +19,43 @@ extension PostgresConnection {
     ///
     /// postgres-nio cannot cancel a statement in flight: a statement that outlives `timeout` (a
     /// frozen server, a half-open connection) closes the connection, and a cancelled caller does
-    /// what `onCancel` says.
+    /// what `onCancel` says. Either way the caller returns at once: it never waits on
+    /// postgres-nio's answer alone, which a statement written to a connection that has just
+    /// closed never gets (seen as a test that hung for good after a server restart).
     ///
     /// - Throws: `timedOut` after `timeout`; `CancellationError` when cancelled; the mapped
     ///   server or connection error otherwise.
     func rows(
         _ query: PostgresQuery, timeout: Duration, doing what: String, logger: Logger, onCancel: OnCancel = .closeConnection
     ) async throws -> [PostgresRow] {
-        let expired = Atomic<Bool>(false)
+        guard !isClosed else {
+            throw ToozError(.connectionFailed, "the PostgreSQL connection was lost before trying to \(what)")
+        }
+        let answer = PostgresAnswer<[PostgresRow]>()
+        let result: EventLoopFuture<PostgresQueryResult> = self.query(query, logger: logger)
+        result.whenComplete { answer.finish($0.map(\.rows)) }
         let timer = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
-            expired.store(true, ordering: .relaxed)
+            answer.finish(.failure(StatementExpired()))
             self.closeNow()
         }
         defer { timer.cancel() }
-        let result: EventLoopFuture<PostgresQueryResult> = self.query(query, logger: logger)
         do {
-            switch onCancel {
-            case .closeConnection:
-                return try await withTaskCancellationHandler {
-                    try await result.get().rows
-                } onCancel: {
-                    self.closeNow()
-                }
-            case .abandonStatement:
-                return try await Self.abandoningOnCancel(result).rows
+            return try await withTaskCancellationHandler {
+                try await answer.value()
+            } onCancel: {
+                answer.finish(.failure(CancellationError()))
+                if case .closeConnection = onCancel { self.closeNow() }
             }
+        } catch is StatementExpired {
+            throw ToozError(.timedOut, "PostgreSQL did not answer within \(timeout) while trying to \(what); the connection was closed")
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
-            try Task.checkCancellation()
-            if expired.load(ordering: .relaxed) {
-                throw ToozError(.timedOut, "PostgreSQL did not answer within \(timeout) while trying to \(what); the connection was closed")
-            }
             throw PostgresErrors.statementFailure(error, doing: what)
         }
     }
 
-    /// `future`'s value, or `CancellationError` as soon as the caller is cancelled (the future
-    /// then completes unobserved).
-    private static func abandoningOnCancel<Value: Sendable>(_ future: EventLoopFuture<Value>) async throws -> Value {
-        let waiter = Mutex<(continuation: CheckedContinuation<Value, any Error>?, cancelled: Bool)>((nil, false))
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
-                let cancelled = waiter.withLock { state -> Bool in
-                    if state.cancelled { return true }
-                    state.continuation = continuation
-                    return false
-                }
-                if cancelled {
-                    continuation.resume(throwing: CancellationError())
-                    return
-                }
-                future.whenComplete { result in
-                    waiter.withLock { state in
-                        defer { state.continuation = nil }
-                        return state.continuation
-                    }?.resume(with: result)
-                }
-            }
-        } onCancel: {
-            waiter.withLock { state in
-                state.cancelled = true
-                defer { state.continuation = nil }
-                return state.continuation
-            }?.resume(throwing: CancellationError())
-        }
-    }
+    private struct StatementExpired: Error {}
 
     /// Runs one of our fixed statements and returns its first row, bounded as
     /// ``rows(_:timeout:doing:logger:)``.
