@@ -41,7 +41,7 @@ struct PostgresBackendServerTests {
     @Test func aRestartEndsEveryLockAtOnceAndMembersJoinAgain() async throws {
         try await PostgresTestServer.withServer { server in
             // A patient timeout: under a loaded CI the first statements after a restart took seconds.
-            let coordinator = try Coordinator(url: server.url + "?timeout=15", member: "survivor")
+            let coordinator = try Coordinator(url: server.url + "?timeout=30", member: "survivor")
             try await coordinator.withRunning {
                 let group = GroupID("restart")
                 try await coordinator.createGroup(group)
