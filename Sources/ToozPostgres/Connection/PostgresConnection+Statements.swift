@@ -99,7 +99,13 @@ extension PostgresRow {
 
 extension PostgresConnection {
     /// Closes the connection without waiting (from a callback, a `defer`, a cancellation).
+    ///
+    /// The connection is kept alive until it has closed: postgres-nio asserts, in debug builds,
+    /// that a connection is closed when it is freed, and the last reference to a `LISTEN`
+    /// connection can be one of its own callbacks, released halfway through the close (a crash
+    /// seen in CI).
     func closeNow() {
-        let _: EventLoopFuture<Void> = close()
+        let closed: EventLoopFuture<Void> = close()
+        closed.whenComplete { _ in withExtendedLifetime(self) {} }
     }
 }
