@@ -7,7 +7,7 @@ import Testing
 @Suite(.enabled(if: ServerURL.etcd.shouldRun, ServerURL.etcd.skipReason))
 struct EtcdProcessTests {
     @Test func killingAHolderWithSIGKILLFreesTheLockWhenItsLeaseExpires() async throws {
-        try await ServerLockScenarios.aKilledHolderKeepsTheLockUntilItsLeaseEnds(on: .etcd, options: "lock_timeout=20")
+        try await ServerLockScenarios.aKilledHolderKeepsTheLockUntilItsLeaseEnds(on: .etcd, options: "lock_timeout=60")
     }
 
     @Test func concurrentLockedIncrementsNeverLoseAnUpdate() async throws {

@@ -7,7 +7,7 @@ import Testing
 @Suite(.enabled(if: ServerURL.memcached.shouldRun, ServerURL.memcached.skipReason))
 struct MemcachedProcessTests {
     @Test func killingAHolderWithSIGKILLFreesTheLockWhenItsTTLRunsOut() async throws {
-        try await ServerLockScenarios.aKilledHolderKeepsTheLockUntilItsLeaseEnds(on: .memcached, options: "lock_timeout=20")
+        try await ServerLockScenarios.aKilledHolderKeepsTheLockUntilItsLeaseEnds(on: .memcached, options: "lock_timeout=60")
     }
 
     @Test func concurrentLockedIncrementsNeverLoseAnUpdate() async throws {

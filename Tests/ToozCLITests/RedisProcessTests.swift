@@ -14,7 +14,7 @@ struct RedisProcessTests {
         defer { scratch.remove() }
         // The TTL must outlast starting a second `tooz` on a loaded machine (renewals come every
         // third of it, so at least two thirds are left when the holder dies).
-        let url = try ServerURL.redis.require("lock_timeout=20")
+        let url = try ServerURL.redis.require("lock_timeout=60")
         let name = ServerURL.redis.uniqueName("kill")
         let pidFile = scratch.path + "/command.pid"
         let holder = try ToozProcess.start([
@@ -31,7 +31,7 @@ struct RedisProcessTests {
         let busy = try await ToozProcess.run(["lock", "--url", url, "--wait", "0", name, "--", "true"])
         #expect(busy.status == 75, "stderr: \(busy.stderr)")
         // …and then it is free without anyone breaking it.
-        let waited = try await ToozProcess.run(["lock", "--url", url, "--wait", "60", name, "--", "true"])
+        let waited = try await ToozProcess.run(["lock", "--url", url, "--wait", "120", name, "--", "true"])
         #expect(waited.status == 0, "stderr: \(waited.stderr)")
     }
 

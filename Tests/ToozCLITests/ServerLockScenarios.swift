@@ -31,7 +31,7 @@ enum ServerLockScenarios {
         let busy = try await ToozProcess.run(["lock", "--url", url, "--wait", "0", name, "--", "true"])
         #expect(busy.status == 75, "stderr: \(busy.stderr)")
         // …and then it is free without anyone breaking it.
-        let waited = try await ToozProcess.run(["lock", "--url", url, "--wait", "60", name, "--", "true"])
+        let waited = try await ToozProcess.run(["lock", "--url", url, "--wait", "120", name, "--", "true"])
         #expect(waited.status == 0, "stderr: \(waited.stderr)")
     }
 
