@@ -22,19 +22,22 @@ struct ZooKeeperConnectFailureTests {
         }
     }
 
-    static func expectFailure(port: Int, naming cause: String, _ iteration: Int) async {
+    /// `causes`: the words the message must hold, any of them.
+    static func expectFailure(port: Int, naming causes: String..., iteration: Int) async {
         let error = await connectError(port: port)
         let text = error.map { String(describing: $0) } ?? "no error"
         #expect(!text.contains("CancellationError"), "iteration \(iteration): \(text)")
         let tooz = error as? ToozError
         #expect(tooz?.code == .connectionFailed || tooz?.code == .timedOut, "iteration \(iteration): \(text)")
-        #expect(tooz?.message.contains(cause) == true, "iteration \(iteration): \(text)")
+        #expect(causes.contains { tooz?.message.contains($0) == true }, "iteration \(iteration): \(text)")
     }
 
     @Test func silentServer() async throws {
         let server = try await GarbageServer.start(reply: nil)
         for iteration in 0..<Self.iterations {
-            await Self.expectFailure(port: server.port, naming: "handshake", iteration)
+            // On a loaded machine our own event loop may not even see the TCP connection made
+            // within the second; then that is the cause named.
+            await Self.expectFailure(port: server.port, naming: "handshake", "TCP connection", iteration: iteration)
         }
         try await server.close()
     }
@@ -42,7 +45,7 @@ struct ZooKeeperConnectFailureTests {
     @Test func closingServer() async throws {
         let server = try await GarbageServer.start(reply: nil, closeAtOnce: true)
         for iteration in 0..<Self.iterations {
-            await Self.expectFailure(port: server.port, naming: "closed the connection", iteration)
+            await Self.expectFailure(port: server.port, naming: "closed the connection", iteration: iteration)
         }
         try await server.close()
     }
@@ -50,7 +53,7 @@ struct ZooKeeperConnectFailureTests {
     @Test func garbageServer() async throws {
         let server = try await GarbageServer.start(reply: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
         for iteration in 0..<Self.iterations {
-            await Self.expectFailure(port: server.port, naming: "not ZooKeeper", iteration)
+            await Self.expectFailure(port: server.port, naming: "not ZooKeeper", iteration: iteration)
         }
         try await server.close()
     }
