@@ -182,11 +182,11 @@ package struct PostgresSchema: Sendable {
     /// The fencing sequence's name, for `nextval($n::regclass)` in a prepared statement.
     package var fencingSequence: String { "\(name).fencing" }
 
-    /// One attempt: the fencing token when taken, NULL when someone else holds the key.
-    /// When `notify`, a taken lock also notifies the channel with $N (a leadership change).
-    package func tryAcquire(_ key: PostgresAdvisoryKey, notifyParameter: Int?) -> String {
+    /// One attempt on a leadership: the fencing token when taken, NULL when someone else holds
+    /// the key; a taken leadership also notifies the channel ($N) with the group ($N+1). Named
+    /// locks take the fixed statement ``PostgresStatements/TryLockPair``.
+    package func tryAcquire(_ key: PostgresAdvisoryKey, notifyParameter: Int) -> String {
         let take = "SELECT CASE WHEN pg_try_advisory_lock(\(key.arguments)) THEN nextval('\(name).fencing') END AS fence"
-        guard let notifyParameter else { return take }
         return "SELECT t.fence, (SELECT count(*) FROM (SELECT pg_notify($\(notifyParameter)::text, $\(notifyParameter + 1)::text) WHERE t.fence IS NOT NULL) n) FROM (\(take)) t"
     }
 
@@ -204,9 +204,10 @@ package struct PostgresSchema: Sendable {
         "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND granted AND \(key.pgLocksMatch))"
     }
 
-    package func release(_ key: PostgresAdvisoryKey, notifyParameter: Int?) -> String {
-        let notify = notifyParameter.map { ", pg_notify($\($0)::text, $\($0 + 1)::text)" } ?? ""
-        return "SELECT pg_advisory_unlock(\(key.arguments))\(notify)"
+    /// Releases a leadership and notifies the channel ($N) with the group ($N+1). Named locks
+    /// take the fixed statement ``PostgresStatements/UnlockPair``.
+    package func release(_ key: PostgresAdvisoryKey, notifyParameter: Int) -> String {
+        "SELECT pg_advisory_unlock(\(key.arguments)), pg_notify($\(notifyParameter)::text, $\(notifyParameter + 1)::text)"
     }
 
     /// The member whose lock connection holds the key, if it is one of ours.
