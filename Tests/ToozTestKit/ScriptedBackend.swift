@@ -20,6 +20,7 @@ package final class ScriptedBackend: ForwardingBackend {
     private let context = Mutex<BackendContext?>(nil)
     private let lateWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
     private let started = Mutex<[LockKey: Int]>([:])
+    private let backdated = Mutex<[LockKey: Duration]>([:])
 
     package init(base: any CoordinationBackend) {
         self.base = base
@@ -37,6 +38,18 @@ package final class ScriptedBackend: ForwardingBackend {
             return waiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Makes the next grant of `key` claim its lease was proven at `validFrom`: an answer that
+    /// took that long to arrive.
+    package func backdateNextGrant(of key: LockKey, to validFrom: Duration) {
+        backdated.withLock { $0[key] = validFrom }
+    }
+
+    package func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
+        guard var grant = try await base.acquire(request) else { return nil }
+        if let validFrom = backdated.withLock({ $0.removeValue(forKey: request.key) }) { grant.validFrom = validFrom }
+        return grant
     }
 
     /// How many refreshes of `key` were sent.

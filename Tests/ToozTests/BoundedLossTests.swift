@@ -223,4 +223,23 @@ import ToozTestKit
             #expect(coordinator.membership(in: "g") == nil)
         }
     }
+
+    /// Found by `tooz torture` on etcd with partitions: a grant whose answer was held up past
+    /// its lease's TTL ran a body while the store had handed the lock on.
+    @Test func aGrantThatArrivesAfterItsLeaseRanOutIsReleasedAndAcquiredAgain() async throws {
+        let fixture = BoundedLossTests.Fixture()
+        let coordinator = try fixture.coordinator()
+        try await coordinator.withRunning {
+            fixture.clock.advance(by: .seconds(100))
+            // The answer claims a lease proven at 60 s: 40 s ago, past the 30 s TTL.
+            fixture.backend.backdateNextGrant(of: .lock("x"), to: .seconds(60))
+            let tokens = try await coordinator.withLock(named: "x", wait: .never) { lease in
+                (lease.fencingToken.value, lease.state)
+            }
+            // The stale grant (token 1) was let go, and the body ran on the second one.
+            #expect(tokens.0 == 2)
+            #expect(tokens.1 == .held)
+            #expect(try await coordinator.lock(named: "x").holder() == nil)
+        }
+    }
 }

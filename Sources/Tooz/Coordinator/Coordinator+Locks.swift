@@ -151,23 +151,45 @@ extension Coordinator {
             key: key, owner: LockOwner(member: member), ttl: ttl, deadline: deadline, clock: clock,
             pollInterval: configuration.lockPollInterval
         )
-        let grant: LockGrant?
-        do {
-            grant = try await backend.acquire(request)
-        } catch let error as CancellationError {
-            throw error
-        } catch {
-            throw ToozError.wrap(error, "could not acquire the \(key) on the \(info.name) backend")
+        var staleGrants = 0
+        var grant: LockGrant
+        var machine: LeaseStateMachine
+        var sentAt: Duration
+        while true {
+            let answer: LockGrant?
+            do {
+                answer = try await backend.acquire(request)
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                throw ToozError.wrap(error, "could not acquire the \(key) on the \(info.name) backend")
+            }
+            guard let answer else {
+                metrics.lockBusy(key)
+                let waited = wait == .never ? "" : " after waiting \(clock.now() - started)"
+                throw ToozError(.lockBusy, "the \(key) is held by someone else\(waited)")
+            }
+            grant = answer
+            sentAt = grant.validFrom ?? started
+            let leaseTTL = grant.ttl ?? ttl
+            let ttlForMachine: Duration? = info.leaseKind == .ttl ? leaseTTL : nil
+            machine = LeaseStateMachine(sentAt: sentAt, ttl: ttlForMachine, timing: timing(for: leaseTTL))
+            // A grant whose lease ran out before its answer reached us (an answer held up by the
+            // network, a starved process) may already have been handed on by the store: no body
+            // may run on it. Let it go (the backend releases only what is still ours) and ask
+            // again, at least once, and for as long as the wait allows.
+            guard let safeDeadline = machine.safeDeadline, clock.now() >= safeDeadline else { break }
+            staleGrants += 1
+            logger.warning(
+                "a grant arrived after its lease had run out; releasing it and acquiring again",
+                metadata: ["tooz_lock": "\(key)", "tooz_fencing_token": "\(grant.fencingToken)"]
+            )
+            _ = try? await backend.release(key, grant: grant)
+            if staleGrants >= 2, let deadline, clock.now() >= deadline {
+                metrics.lockBusy(key)
+                throw ToozError(.lockBusy, "every grant of the \(key) arrived after its lease had run out (the network is slower than the lease TTL)")
+            }
         }
-        guard let grant else {
-            metrics.lockBusy(key)
-            let waited = wait == .never ? "" : " after waiting \(clock.now() - started)"
-            throw ToozError(.lockBusy, "the \(key) is held by someone else\(waited)")
-        }
-        let sentAt = grant.validFrom ?? started
-        let leaseTTL = grant.ttl ?? ttl
-        let ttlForMachine: Duration? = info.leaseKind == .ttl ? leaseTTL : nil
-        let machine = LeaseStateMachine(sentAt: sentAt, ttl: ttlForMachine, timing: timing(for: leaseTTL))
         let lease = Lease(key: key, grant: grant, ttl: ttl, acquiredAt: sentAt, machine: machine, coordinator: self)
         register(lease)
         metrics.lockAcquired(key, startedAt: started, clock: clock)
