@@ -60,6 +60,18 @@ enum Platform {
         try? FileManager.default.removeItem(atPath: path)
     }
 
+    /// Copies the regular files of `source` into `destination`, made if missing; files there
+    /// with the same names are replaced.
+    static func copyFiles(from source: String, to destination: String) throws {
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        for name in try manager.contentsOfDirectory(atPath: source) {
+            let target = destination + "/" + name
+            if manager.fileExists(atPath: target) { try manager.removeItem(atPath: target) }
+            try manager.copyItem(atPath: source + "/" + name, toPath: target)
+        }
+    }
+
     static func fileExists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }

@@ -22,6 +22,7 @@ struct ToozCommand: AsyncParsableCommand {
             DemoCommand.self, TortureCommand.self, LockCommand.self, ElectCommand.self, GroupCommand.self, WatchCommand.self,
             LeaderCommand.self, BenchCommand.self, DemoWorkerCommand.self, BenchLeaderCommand.self, GuardCommand.self,
             TortureWorkerCommand.self,
+            TortureCheckCommand.self,
         ]
     )
 

@@ -1,3 +1,5 @@
+import ToozBackends
+
 /// The checker of `tooz torture`: a pure function of the journal and the register's log, so it
 /// can be tested on hand-made histories.
 ///
@@ -13,7 +15,64 @@
 /// - **unexplained overlap / refusal**: two lock holds overlapping in time, or the register
 ///   refusing a holder, when the earlier (refused) holder was not paused by a SIGSTOP during its
 ///   hold. A paused holder whose lease ran out is what fencing is for: counted, not a violation.
+///   A partitioned holder or a frozen server earns no such excuse: the process runs, and the core
+///   must stop its body before the server can hand the lock on.
+/// - **server restarts**: on a backend whose fencing does not survive a restart of its server
+///   (``FencingStrength/failoverUnsafe``, ``FencingStrength/bestEffort``), a restart of a server that
+///   keeps no data forgets every lock and the fencing counter: tokens start again below the
+///   register's bar (the register refuses the new holders: counted, not a violation), and a holder
+///   from before the restart may go on until its lease runs out, beside a new holder — but no
+///   longer than the lease TTL (plus ``schedulingSlack``) after the restart. On a durable or
+///   linearizable backend a restart excuses nothing.
+/// - **membership**: a killed worker must be gone from the group's members within the
+///   membership timeout (plus ``schedulingSlack``) unless the server was stopped or restarted
+///   meanwhile; an event stream followed from its snapshot must agree with the members at the end.
 struct TortureChecker: Sendable {
+    /// What the checker must know of the run to judge it.
+    struct Context: Sendable {
+        /// How far the backend's fencing tokens can be trusted (whether they survive a restart).
+        var fencing: FencingStrength = .durable
+        /// The lock and leader leases' TTL in ns; `nil` for session leases.
+        var lockTTL: UInt64?
+        var leaderTTL: UInt64?
+        /// The membership timeout in ns.
+        var membershipTTL: UInt64 = 30_000_000_000
+
+        /// Whether a restart of the server may reset fencing tokens and forget locks.
+        var restartForgets: Bool { fencing == .failoverUnsafe || fencing == .bestEffort }
+
+        /// One line, kept with a run's history so that the checker can be run on it again.
+        var line: String {
+            "fencing=\(fencing.rawValue) lock_ttl=\(lockTTL.map(String.init) ?? "-") leader_ttl=\(leaderTTL.map(String.init) ?? "-") membership_ttl=\(membershipTTL)"
+        }
+
+        init(fencing: FencingStrength = .durable, lockTTL: UInt64? = nil, leaderTTL: UInt64? = nil, membershipTTL: UInt64 = 30_000_000_000) {
+            (self.fencing, self.lockTTL, self.leaderTTL, self.membershipTTL) = (fencing, lockTTL, leaderTTL, membershipTTL)
+        }
+
+        init?(line: Substring) {
+            var fields: [Substring: Substring] = [:]
+            for pair in line.split(separator: " ") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { return nil }
+                fields[parts[0]] = parts[1]
+            }
+            guard let fencing = fields["fencing"].flatMap({ FencingStrength(rawValue: String($0)) }),
+                let membership = fields["membership_ttl"].flatMap({ UInt64($0) })
+            else { return nil }
+            self.init(
+                fencing: fencing,
+                lockTTL: fields["lock_ttl"].flatMap { UInt64($0) },
+                leaderTTL: fields["leader_ttl"].flatMap { UInt64($0) },
+                membershipTTL: membership
+            )
+        }
+    }
+
+    /// Room for a loaded machine between a deadline and the moment a process acts on it: the
+    /// bounds above are TTLs, and a process on a busy 2-core host can be off the CPU for a while.
+    static let schedulingSlack: UInt64 = 1_000_000_000
+
     struct Hold: Sendable, Hashable {
         var member: String
         var token: UInt64
@@ -50,6 +109,24 @@ struct TortureChecker: Sendable {
         var maxTermOverlap: UInt64 = 0
         var firstToken: UInt64?
         var lastToken: UInt64?
+        /// Server faults: SIGSTOPs, restarts; partitions of workers.
+        var serverStops = 0
+        var serverRestarts = 0
+        var partitions = 0
+        /// The longest time from killing the server to its first answer again, in ns.
+        var worstServerRecovery: UInt64?
+        /// Fencing tokens that started again below earlier ones after a restart of a server that
+        /// forgets (``Context/restartForgets``), and the register's refusals of the new holders.
+        var tokenResets = 0
+        var refusalsAfterReset = 0
+        /// Overlaps of a holder from before a restart with one after it, on a server that forgets.
+        var restartOverlaps = 0
+        var maxRestartOverlap: UInt64 = 0
+        /// Killed workers found gone from the members, and the longest time it took, in ns.
+        var membersGone = 0
+        var worstMemberGone: UInt64?
+        /// How many times the harness's event stream ended with an error and was opened again.
+        var streamFailures = 0
 
         var passed: Bool { violations.isEmpty && problems.isEmpty }
     }
@@ -69,12 +146,28 @@ struct TortureChecker: Sendable {
         return pauses
     }
 
+    /// When the server was unable to act: from SIGSTOP to SIGCONT, from SIGKILL to its first answer.
+    private static func serverOutages(_ journal: [TortureEntry]) -> [(UInt64, UInt64)] {
+        var outages: [(UInt64, UInt64)] = []
+        for entry in journal {
+            switch entry {
+            case .serverStop(let at, _), .serverKill(let at): outages.append((at, .max))
+            case .serverCont(let at), .serverReady(let at):
+                if let index = outages.lastIndex(where: { $0.1 == .max }) { outages[index].1 = at }
+            default: break
+            }
+        }
+        return outages
+    }
+
     /// Terms of leadership: disjoint, in strictly increasing token order, unless the earlier
     /// leader was paused. A term with no journaled end ends when its leader was killed.
     private static func checkLeadership(
         _ journal: [TortureEntry],
         kills: [(member: String, at: UInt64)],
         paused: (String, UInt64, UInt64) -> Bool,
+        forgottenByRestart: (_ earlierStart: UInt64, _ laterStart: UInt64) -> UInt64?,
+        leaseTTL: UInt64?,
         into report: inout Report
     ) {
         var terms: [(member: String, token: UInt64, start: UInt64, end: UInt64?)] = []
@@ -95,7 +188,8 @@ struct TortureChecker: Sendable {
         terms.sort { $0.start < $1.start }
         report.terms = terms.count
         for (previous, next) in zip(terms, terms.dropFirst()) {
-            if next.token <= previous.token {
+            let restart = forgottenByRestart(previous.start, next.start)
+            if next.token <= previous.token, restart == nil {
                 report.violations.append(
                     "leadership token went backwards: \(next.member) led with \(next.token) after \(previous.member) with \(previous.token)"
                 )
@@ -106,6 +200,9 @@ struct TortureChecker: Sendable {
             report.termOverlaps += 1
             if paused(previous.member, previous.start, end) {
                 report.maxTermOverlap = max(report.maxTermOverlap, overlap)
+            } else if let restart, let ttl = leaseTTL, end <= restart + ttl + schedulingSlack {
+                report.restartOverlaps += 1
+                report.maxRestartOverlap = max(report.maxRestartOverlap, overlap)
             } else {
                 report.violations.append(
                     "two leaders at once: \(next.member) (token \(next.token)) began leading while \(previous.member) (token \(previous.token)) still led"
@@ -115,11 +212,33 @@ struct TortureChecker: Sendable {
         }
     }
 
-    static func check(journal: [TortureEntry], register: [RegisterRecord]) -> Report {
+    static func check(journal: [TortureEntry], register: [RegisterRecord], context: Context = Context()) -> Report {
         var report = Report()
         let pauses = pauses(journal)
         func paused(_ member: String, from start: UInt64, to end: UInt64) -> Bool {
             (pauses[member] ?? []).contains { $0.0 <= end && $0.1 >= start }
+        }
+        let outages = serverOutages(journal)
+        func serverOut(from start: UInt64, to end: UInt64) -> Bool {
+            outages.contains { $0.0 <= end && $0.1 >= start }
+        }
+        var restarts: [UInt64] = []
+        for entry in journal {
+            switch entry {
+            case .serverKill(let at): restarts.append(at)
+            case .serverStop: report.serverStops += 1
+            case .partition: report.partitions += 1
+            default: break
+            }
+        }
+        report.serverRestarts = restarts.count
+        for outage in outages where restarts.contains(outage.0) && outage.1 != .max {
+            report.worstServerRecovery = max(report.worstServerRecovery ?? 0, outage.1 - outage.0)
+        }
+        /// The restart between two moments that a forgetting server excuses, if any.
+        func forgottenByRestart(_ earlier: UInt64, _ later: UInt64) -> UInt64? {
+            guard context.restartForgets else { return nil }
+            return restarts.last { $0 > earlier && $0 <= later }
         }
         var holds: [Hold] = []
         var kills: [(member: String, at: UInt64)] = []
@@ -147,12 +266,20 @@ struct TortureChecker: Sendable {
         // a violation, when it was paused in that gap and the register refused it.
         for (previous, next) in zip(holds, holds.dropFirst()) where next.token <= previous.token {
             if next.outcome != .accepted, paused(next.member, from: previous.start, to: next.start) { continue }
+            if forgottenByRestart(previous.start, next.start) != nil {
+                report.tokenResets += 1
+                continue
+            }
             report.violations.append(
                 "fencing token went backwards: \(next.member) held with \(next.token) after \(previous.member) with \(previous.token)"
             )
         }
         let reads = register.filter { $0.operation == .read }
         for (previous, next) in zip(reads, reads.dropFirst()) where next.token <= previous.token {
+            if forgottenByRestart(previous.at, next.at) != nil {
+                report.tokenResets += 1
+                continue
+            }
             report.violations.append(
                 "the register served a read with token \(next.token) (\(next.member)) after one with \(previous.token) (\(previous.member))"
             )
@@ -191,12 +318,20 @@ struct TortureChecker: Sendable {
                 fenced.append((readAt[record.token] ?? record.at, record.at, record.token))
             case .refusedRead, .refusedWrite:
                 if record.operation == .refusedRead { report.refusedReads += 1 } else { report.refusedWrites += 1 }
-                let ownStart = holds.first { $0.member == record.member && $0.token == record.token }?.start ?? readAt[record.token] ?? 0
+                // After a restart that reset the counter, a member can hold the same token again.
+                let own = holds.first { $0.member == record.member && $0.token == record.token && $0.start <= record.at && record.at <= $0.end }
+                    ?? holds.first { $0.member == record.member && $0.token == record.token }
+                let ownStart = own?.start ?? readAt[record.token] ?? 0
                 // The lock was handed on when a later token's hold began: the refused holder must
                 // have been paused at some point from then (or from its own start, if earlier:
                 // a pause between its acquisition and its body counts) until the refusal.
                 let handedOn = holds.lazy.filter { $0.token > record.token }.map(\.start).min() ?? ownStart
-                if !paused(record.member, from: min(ownStart, handedOn), to: record.at) {
+                if context.restartForgets, let restart = restarts.last(where: { $0 <= ownStart }),
+                    record.token < register.lazy.filter({ $0.at < restart }).map(\.bar).max() ?? 0
+                {
+                    // A token from the counter the restart reset, below the bar of before.
+                    report.refusalsAfterReset += 1
+                } else if !paused(record.member, from: min(ownStart, handedOn), to: record.at) {
                     report.violations.append(
                         "the register refused \(record.member)'s \(record.operation == .refusedRead ? "read" : "write") with token \(record.token) (bar \(record.bar)), and \(record.member) was never paused: the lock was handed on while it held it"
                     )
@@ -223,7 +358,14 @@ struct TortureChecker: Sendable {
                 let overlap = min(earlier.end, hold.end) - hold.start
                 report.overlaps += 1
                 report.maxOverlap = max(report.maxOverlap, overlap)
-                if !paused(earlier.member, from: earlier.start, to: earlier.end) {
+                if paused(earlier.member, from: earlier.start, to: earlier.end) {
+                    // Fencing at work.
+                } else if let restart = forgottenByRestart(earlier.start, hold.start), let ttl = context.lockTTL,
+                    earlier.end <= restart + ttl + schedulingSlack
+                {
+                    report.restartOverlaps += 1
+                    report.maxRestartOverlap = max(report.maxRestartOverlap, overlap)
+                } else {
                     report.violations.append(
                         "\(hold.member) (token \(hold.token)) held the lock \(overlap / 1_000_000) ms before \(earlier.member) (token \(earlier.token)) released it, and \(earlier.member) was never paused"
                     )
@@ -242,7 +384,11 @@ struct TortureChecker: Sendable {
                 report.worstFailover = max(report.worstFailover ?? 0, next.at - kill.at)
             }
         }
-        checkLeadership(journal, kills: kills, paused: paused, into: &report)
+        checkLeadership(
+            journal, kills: kills, paused: paused, forgottenByRestart: forgottenByRestart, leaseTTL: context.leaderTTL,
+            into: &report
+        )
+        checkMembership(journal, kills: kills, serverOut: serverOut, context: context, into: &report)
         if report.holds == 0 && report.acceptedWrites == 0 {
             report.problems.append("no worker ever held the lock")
         }
@@ -250,5 +396,41 @@ struct TortureChecker: Sendable {
             report.problems.append("\(report.unexpectedExits) worker(s) exited on their own (see their logs)")
         }
         return report
+    }
+
+    /// Killed workers leave the members within the membership timeout; the events a stream
+    /// delivered add up to the members at the end.
+    private static func checkMembership(
+        _ journal: [TortureEntry],
+        kills: [(member: String, at: UInt64)],
+        serverOut: (UInt64, UInt64) -> Bool,
+        context: Context,
+        into report: inout Report
+    ) {
+        let bound = context.membershipTTL + schedulingSlack
+        for kill in kills {
+            for entry in journal {
+                switch entry {
+                case .gone(let member, let at) where member == kill.member && at >= kill.at:
+                    report.membersGone += 1
+                    report.worstMemberGone = max(report.worstMemberGone ?? 0, at - kill.at)
+                    if at - kill.at > bound, !serverOut(kill.at, at) {
+                        report.violations.append(
+                            "\(member) was still listed among the members \((at - kill.at) / 1_000_000) ms after it was killed (membership timeout \(context.membershipTTL / 1_000_000) ms)"
+                        )
+                    }
+                case .notGone(let member, let at) where member == kill.member && at >= kill.at:
+                    if !serverOut(kill.at, at) {
+                        report.violations.append(
+                            "\(member) was still listed among the members \((at - kill.at) / 1_000_000) ms after it was killed, when the harness stopped looking (membership timeout \(context.membershipTTL / 1_000_000) ms)"
+                        )
+                    }
+                default: continue
+                }
+            }
+        }
+        for case .eventsDiffer(let streamed, let read, _) in journal {
+            report.violations.append("an event stream followed from its snapshot saw members [\(streamed)], a read of the group [\(read)]")
+        }
     }
 }

@@ -14,8 +14,13 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
             with a fencing token lower than one it has already served) with the lease's token, \
             sleep --hold-ms, write the value plus one, and journal the hold on the monotonic \
             clock. Meanwhile, at random intervals, the harness injects --faults: kill (SIGKILL a \
-            worker and start a replacement) or stop (SIGSTOP a worker for a random time, up to \
-            and beyond the lock TTL on a TTL backend, then SIGCONT). The random choices come from \
+            worker and start a replacement), stop (SIGSTOP a worker for a random time, up to \
+            and beyond the lock TTL on a TTL backend, then SIGCONT), partition (cut one worker \
+            off the server for such a time: each worker reaches the server through a proxy of \
+            the harness, which stops carrying bytes), and with --server-command, which makes the \
+            harness start the server itself: server-stop (SIGSTOP the server's processes for \
+            such a time) and server-restart (SIGKILL them and run the command again on the same \
+            data). The random choices come from \
             --seed, printed so that a run can be replayed. When the backend has leader election, \
             the workers also win and give up the leadership of the group "<lock>-leaders" in a \
             loop, journaling each term.
@@ -27,10 +32,15 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
             overlapping, or the register refusing a holder, only when that holder had been \
             paused (its lease ran out while it was stopped: fencing at work, counted, not a \
             violation); leadership terms disjoint, with tokens increasing, unless the earlier \
-            leader was paused. It prints the verdict and figures: faults by kind, holds, refused stale \
-            operations, the largest overlap, and the worst failover after killing a holder.
-
-            Not covered yet: server restarts and pauses, network partitions (docs/RELIABILITY.md).
+            leader was paused; a partitioned worker or a stopped server excuses nothing (the core \
+            must stop a body before the server can hand its lock on). A restart of a server whose \
+            backend's fencing does not survive it (redis, memcached without persistence) may \
+            reset tokens and let a holder from before it run on beside a new one, up to the \
+            lease TTL: counted, as the documented bound. Killed workers must leave the group \
+            within the membership timeout, and an event stream the harness follows must agree \
+            with the members at the end. It prints the verdict and figures: faults by kind, \
+            holds, refused stale operations, the largest overlap, the worst failover after \
+            killing a holder, and how long the server and the members took to recover.
 
             Exit status: 0 when no violation was found; 4 when the checker found a violation; \
             1 when the run proved nothing (no hold, or a worker exited on its own); 3 when the \
@@ -41,6 +51,11 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
     enum Fault: String, CaseIterable, Sendable {
         case kill
         case stop
+        case partition
+        case serverStop = "server-stop"
+        case serverRestart = "server-restart"
+
+        var needsServerCommand: Bool { self == .serverStop || self == .serverRestart }
     }
 
     @OptionGroup var global: GlobalOptions
@@ -51,8 +66,16 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
     @Option(help: ArgumentHelp("How long to inject faults, in seconds (1-3600).", valueName: "seconds"))
     var duration: Double = 20
 
-    @Option(help: ArgumentHelp("The faults to inject, comma-separated: kill, stop; none for none.", valueName: "kinds"))
+    @Option(help: ArgumentHelp("The faults to inject, comma-separated: kill, stop, partition, server-stop, server-restart; none for none.", valueName: "kinds"))
     var faults = "kill,stop"
+
+    @Option(
+        help: ArgumentHelp(
+            "A shell command that runs the backend server in the foreground on --url's data, for the server faults; the harness starts it, and stops it at the end.",
+            valueName: "command"
+        )
+    )
+    var serverCommand: String?
 
     @Option(help: "The name of the lock the workers share.")
     var lock = "tooz-torture"
@@ -62,6 +85,14 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
 
     @Option(help: ArgumentHelp("Milliseconds each holder sleeps between reading and writing the register (0-1000).", valueName: "ms"))
     var holdMs = 5
+
+    @Option(
+        help: ArgumentHelp(
+            "A directory to copy the run's history into (journal, register log, worker and server logs), to study a verdict.",
+            valueName: "dir"
+        )
+    )
+    var keepHistory: String?
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -76,8 +107,14 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
         guard (0...1000).contains(holdMs) else { throw ValidationError("--hold-ms must be between 0 and 1000") }
         if faults != "none" {
             for kind in faults.split(separator: ",", omittingEmptySubsequences: false) where Fault(rawValue: String(kind)) == nil {
-                throw ValidationError("unknown fault \"\(kind)\" in --faults: use kill, stop or none")
+                throw ValidationError("unknown fault \"\(kind)\" in --faults: use kill, stop, partition, server-stop, server-restart or none")
             }
+        }
+        if serverCommand == nil, let fault = faultKinds.first(where: \.needsServerCommand) {
+            throw ValidationError("--faults \(fault.rawValue) needs --server-command: the harness must run the server to stop or restart it")
+        }
+        if let serverCommand, serverCommand.allSatisfy(\.isWhitespace) {
+            throw ValidationError("--server-command is empty")
         }
     }
 
@@ -99,6 +136,8 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
                 lock: settings.lock,
                 seed: seed,
                 holdMilliseconds: settings.holdMs,
+                serverCommand: settings.serverCommand,
+                keepHistory: settings.keepHistory,
                 replay: settings.replayCommand(seed: seed, explicitURL: explicitURL),
                 verbose: settings.global.verbose,
                 json: settings.json,
@@ -119,6 +158,7 @@ struct TortureCommand: AsyncParsableCommand, GlobalOptionsCommand {
     private func replayCommand(seed: UInt64, explicitURL: Bool) -> String {
         var words = ["tooz", "torture"]
         if explicitURL { words.append("--url URL") }
+        if serverCommand != nil { words.append("--server-command COMMAND") }
         words += [
             "--processes", String(processes), "--duration", String(duration), "--faults", faults, "--lock", lock,
             "--hold-ms", String(holdMs), "--seed", String(seed),

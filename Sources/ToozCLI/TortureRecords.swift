@@ -33,6 +33,25 @@ enum TortureEntry: Hashable, Sendable {
     case cont(member: String, pid: Int32, at: UInt64)
     /// A worker ended on its own (not killed by the harness).
     case exited(member: String, status: String, at: UInt64)
+    /// The harness sent SIGSTOP to the server's process group, meaning to continue it after `planned` ns.
+    case serverStop(at: UInt64, planned: UInt64)
+    /// The harness sent SIGCONT to the server's process group; `at` is read just after.
+    case serverCont(at: UInt64)
+    /// The harness SIGKILLed the server's process group (`at` read just before) and started it again.
+    case serverKill(at: UInt64)
+    /// The server answered again after a restart (the harness's probe completed a read).
+    case serverReady(at: UInt64)
+    /// The harness cut a worker off the server (its proxy stopped forwarding) for `planned` ns.
+    case partition(member: String, at: UInt64, planned: UInt64)
+    /// The harness let a partitioned worker's traffic through again; `at` is read just after.
+    case heal(member: String, at: UInt64)
+    /// The harness's probe first found a killed worker absent from the group's members.
+    case gone(member: String, at: UInt64)
+    /// A killed worker was still listed among the members when the harness gave up looking.
+    case notGone(member: String, at: UInt64)
+    /// At the end, the membership an event stream had followed from its snapshot differed from
+    /// a fresh read of the members (`streamed` and `read`, comma-separated member ids).
+    case eventsDiffer(streamed: String, read: String, at: UInt64)
 
     var line: String {
         switch self {
@@ -47,6 +66,15 @@ enum TortureEntry: Hashable, Sendable {
         case .stop(let member, let pid, let at, let planned): "stop \(member) \(pid) \(at) \(planned)"
         case .cont(let member, let pid, let at): "cont \(member) \(pid) \(at)"
         case .exited(let member, let status, let at): "exited \(member) \(at) \(status)"
+        case .serverStop(let at, let planned): "server-stop server \(at) \(planned)"
+        case .serverCont(let at): "server-cont server \(at)"
+        case .serverKill(let at): "server-kill server \(at)"
+        case .serverReady(let at): "server-ready server \(at)"
+        case .partition(let member, let at, let planned): "partition \(member) \(at) \(planned)"
+        case .heal(let member, let at): "heal \(member) \(at)"
+        case .gone(let member, let at): "gone \(member) \(at)"
+        case .notGone(let member, let at): "not-gone \(member) \(at)"
+        case .eventsDiffer(let streamed, let read, let at): "events-differ - \(at) [\(streamed)] [\(read)]"
         }
     }
 
@@ -87,6 +115,23 @@ enum TortureEntry: Hashable, Sendable {
         case "exited":
             guard fields.count >= 3, let at = number(2) else { return nil }
             self = .exited(member: member, status: fields.dropFirst(3).joined(separator: " "), at: at)
+        case "server-stop", "partition":
+            guard fields.count == 4, let at = number(2), let planned = number(3) else { return nil }
+            self = fields[0] == "partition" ? .partition(member: member, at: at, planned: planned) : .serverStop(at: at, planned: planned)
+        case "server-cont", "server-kill", "server-ready", "heal", "gone", "not-gone":
+            guard fields.count == 3, let at = number(2) else { return nil }
+            switch fields[0] {
+            case "server-cont": self = .serverCont(at: at)
+            case "server-kill": self = .serverKill(at: at)
+            case "server-ready": self = .serverReady(at: at)
+            case "heal": self = .heal(member: member, at: at)
+            case "gone": self = .gone(member: member, at: at)
+            default: self = .notGone(member: member, at: at)
+            }
+        case "events-differ":
+            guard fields.count == 5, let at = number(2) else { return nil }
+            func list(_ field: Substring) -> String { String(field.dropFirst().dropLast()) }
+            self = .eventsDiffer(streamed: list(fields[3]), read: list(fields[4]), at: at)
         default:
             return nil
         }

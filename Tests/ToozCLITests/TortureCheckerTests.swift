@@ -1,4 +1,5 @@
 import Testing
+import ToozBackends
 
 @testable import ToozCLI
 
@@ -201,5 +202,126 @@ import Testing
         let report = TortureChecker.check(journal: backwards, register: history(1).register)
         #expect(report.violations.count == 1)
         #expect(report.violations.first?.hasPrefix("leadership token went backwards") == true)
+    }
+
+    /// Two holds before a restart at 1_000 (tokens 1, 2), then the counter starts again: the
+    /// holder of token 1 after the restart is refused by the register (bar 2).
+    private func restartHistory(overlapUntil earlierEnd: UInt64 = 260) -> (journal: [TortureEntry], register: [RegisterRecord]) {
+        let journal: [TortureEntry] = [
+            .hold(member: "w0", token: 1, start: 100, end: 160, read: 0, wrote: 1, outcome: .accepted),
+            .hold(member: "w1", token: 2, start: 200, end: earlierEnd, read: 1, wrote: 2, outcome: .accepted),
+            .serverKill(at: 250), .serverReady(at: 900),
+            .hold(member: "w0", token: 1, start: 1_000, end: 1_010, read: -1, wrote: -1, outcome: .refusedRead),
+        ]
+        let register = [
+            RegisterRecord(operation: .read, token: 1, bar: 1, value: 0, member: "w0", at: 101),
+            RegisterRecord(operation: .write, token: 1, bar: 1, value: 1, member: "w0", at: 150),
+            RegisterRecord(operation: .read, token: 2, bar: 2, value: 1, member: "w1", at: 201),
+            RegisterRecord(operation: .write, token: 2, bar: 2, value: 2, member: "w1", at: 240),
+            RegisterRecord(operation: .refusedRead, token: 1, bar: 2, value: 2, member: "w0", at: 1_005),
+        ]
+        return (journal, register)
+    }
+
+    @Test func aRestartThatForgetsExcusesResetTokensOnlyOnBackendsThatSaySo() {
+        let (journal, register) = restartHistory()
+        let forgetting = TortureChecker.check(
+            journal: journal, register: register, context: .init(fencing: .failoverUnsafe, lockTTL: 2_000)
+        )
+        #expect(forgetting.violations == [])
+        #expect(forgetting.serverRestarts == 1)
+        #expect(forgetting.worstServerRecovery == 650)
+        #expect(forgetting.tokenResets == 1)
+        #expect(forgetting.refusalsAfterReset == 1)
+
+        // A durable counter must never start again.
+        let durable = TortureChecker.check(journal: journal, register: register, context: .init(fencing: .durable, lockTTL: 2_000))
+        #expect(durable.violations.contains { $0.hasPrefix("fencing token went backwards") })
+        #expect(durable.violations.contains { $0.contains("never paused") })
+    }
+
+    @Test func aHolderFromBeforeARestartMayOverlapOnlyUpToTheLeaseTTL() {
+        // w1 (token 2) holds from 200 until 1_020, past the restart at 250; w0 holds again from 1_000.
+        var (journal, register) = restartHistory(overlapUntil: 1_020)
+        journal[4] = .hold(member: "w0", token: 3, start: 1_000, end: 1_010, read: 2, wrote: 3, outcome: .accepted)
+        register[4] = RegisterRecord(operation: .read, token: 3, bar: 3, value: 2, member: "w0", at: 1_005)
+        let context = TortureChecker.Context(fencing: .bestEffort, lockTTL: 2_000)
+        let bounded = TortureChecker.check(journal: journal, register: register, context: context)
+        #expect(bounded.violations == [])
+        #expect(bounded.restartOverlaps == 1)
+        #expect(bounded.maxRestartOverlap == 10)
+
+        // The same holder running on for longer than the TTL (and the slack) after the restart.
+        let late = 250 + 2_000 + TortureChecker.schedulingSlack + 1
+        journal[1] = .hold(member: "w1", token: 2, start: 200, end: late, read: 1, wrote: 2, outcome: .accepted)
+        let unbounded = TortureChecker.check(journal: journal, register: register, context: context)
+        #expect(unbounded.violations.contains { $0.contains("before w1 (token 2) released it") })
+
+        // On a linearizable backend the restart explains nothing.
+        journal[1] = .hold(member: "w1", token: 2, start: 200, end: 1_020, read: 1, wrote: 2, outcome: .accepted)
+        let linearizable = TortureChecker.check(journal: journal, register: register, context: .init(fencing: .linearizable, lockTTL: 2_000))
+        #expect(linearizable.violations.contains { $0.contains("never paused") })
+    }
+
+    @Test func aPartitionedHolderEarnsNoExcuse() {
+        var (journal, register) = history(2)
+        journal[1] = .hold(member: "w1", token: 2, start: 30, end: 160, read: 1, wrote: 2, outcome: .accepted)
+        journal.append(.partition(member: "w0", at: 10, planned: 20))
+        journal.append(.heal(member: "w0", at: 40))
+        journal.append(.serverStop(at: 5, planned: 10))
+        journal.append(.serverCont(at: 15))
+        register = history(2).register
+        let report = TortureChecker.check(journal: journal, register: register)
+        #expect(report.partitions == 1)
+        #expect(report.serverStops == 1)
+        #expect(report.violations.count == 1)
+        #expect(report.violations.first?.contains("never paused") == true)
+    }
+
+    @Test func aKilledMemberMustLeaveWithinTheMembershipTimeout() {
+        let second: UInt64 = 1_000_000_000
+        let context = TortureChecker.Context(membershipTTL: 3 * second)
+        let kill: TortureEntry = .kill(member: "w0", pid: 1, at: 10 * second)
+        let inTime = TortureChecker.check(journal: [kill, .gone(member: "w0", at: 12 * second)], register: [], context: context)
+        #expect(inTime.membersGone == 1)
+        #expect(inTime.worstMemberGone == 2 * second)
+        #expect(!inTime.violations.contains { $0.contains("members") })
+
+        let late = TortureChecker.check(journal: [kill, .gone(member: "w0", at: 15 * second)], register: [], context: context)
+        #expect(late.violations == ["w0 was still listed among the members 5000 ms after it was killed (membership timeout 3000 ms)"])
+
+        let never = TortureChecker.check(journal: [kill, .notGone(member: "w0", at: 20 * second)], register: [], context: context)
+        #expect(never.violations.count == 1)
+        #expect(never.violations.first?.contains("when the harness stopped looking") == true)
+
+        // A server that was stopped meanwhile could not expire anyone.
+        let frozen = TortureChecker.check(
+            journal: [kill, .serverStop(at: 11 * second, planned: second), .serverCont(at: 12 * second), .notGone(member: "w0", at: 20 * second)],
+            register: [],
+            context: context
+        )
+        #expect(!frozen.violations.contains { $0.contains("members") })
+    }
+
+    @Test func anEventStreamThatDisagreesWithTheMembersIsAViolation() {
+        let report = TortureChecker.check(
+            journal: history(1).journal + [.eventsDiffer(streamed: "w0,w1", read: "w1", at: 5)], register: history(1).register
+        )
+        #expect(report.violations == ["an event stream followed from its snapshot saw members [w0,w1], a read of the group [w1]"])
+    }
+
+    @Test func serverAndMembershipRecordsRoundTripThroughTheirLines() {
+        let entries: [TortureEntry] = [
+            .serverStop(at: 1, planned: 2), .serverCont(at: 3), .serverKill(at: 4), .serverReady(at: 5),
+            .partition(member: "worker-1", at: 6, planned: 7), .heal(member: "worker-1", at: 8),
+            .gone(member: "worker-2", at: 9), .notGone(member: "worker-3", at: 10),
+            .eventsDiffer(streamed: "a,b", read: "", at: 11), .eventsDiffer(streamed: "no-snapshot", read: "a", at: 12),
+        ]
+        #expect(TortureEntry.parse(entries.map(\.line).joined(separator: "\n")) == entries)
+        let context = TortureChecker.Context(fencing: .bestEffort, lockTTL: 5, leaderTTL: nil, membershipTTL: 7)
+        let parsed = TortureChecker.Context(line: Substring(context.line))
+        #expect(parsed?.line == context.line)
+        #expect(parsed?.fencing == .bestEffort && parsed?.lockTTL == 5 && parsed?.leaderTTL == nil && parsed?.membershipTTL == 7)
+        #expect(TortureChecker.Context(line: "fencing=sometimes membership_ttl=1") == nil)
     }
 }

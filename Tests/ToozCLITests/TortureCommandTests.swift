@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ToozServerTestSupport
 
 @testable import ToozCLI
 
@@ -9,7 +10,8 @@ import Testing
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let output = try await ToozProcess.run(
-            ["torture", "--url", scratch.fileURL, "--processes", "3", "--duration", "6", "--faults", "kill,stop",
+            // A short membership timeout: killed workers must be seen gone from the group.
+            ["torture", "--url", scratch.fileURL + "?membership_timeout=2", "--processes", "3", "--duration", "6", "--faults", "kill,stop",
              "--seed", "7", "--json"],
             limit: .seconds(60)
         )
@@ -57,5 +59,67 @@ import Testing
         let memory = try await ToozProcess.run(["torture", "--url", "memory://", "--duration", "1"])
         #expect(memory.status == ExitStatus.unsupported.rawValue)
         #expect(memory.stderr.contains("memory://"))
+    }
+
+    @Test func serverFaultsNeedTheServerCommandAndPartitionsAHostAndPort() async throws {
+        let noCommand = try await ToozProcess.run(["torture", "--url", "redis://127.0.0.1:1", "--faults", "kill,server-restart"])
+        #expect(noCommand.status == ExitStatus.usage.rawValue)
+        #expect(noCommand.stderr.contains("--faults server-restart needs --server-command"))
+
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let noPort = try await ToozProcess.run(["torture", "--url", scratch.fileURL, "--faults", "partition", "--duration", "1"])
+        #expect(noPort.status == ExitStatus.usage.rawValue)
+        #expect(noPort.stderr.contains("needs a URL with one host and an explicit port"))
+        #expect(!Platform.fileExists(scratch.path + "/backend/journal.log"))
+    }
+
+    @Test func workersReachTheServerThroughTheirProxy() throws {
+        #expect(
+            TortureRun.url("redis://:pw@db.example:6379/0?lock_timeout=2", throughPort: 4242)
+                == "redis://:pw@127.0.0.1:4242/0?lock_timeout=2"
+        )
+        #expect(TortureRun.url("zookeeper://[::1]:2181", throughPort: 7) == "zookeeper://127.0.0.1:7")
+        #expect(TortureRun.url("memcached://10.0.0.1:11211?timeout=3", throughPort: 8) == "memcached://127.0.0.1:8?timeout=3")
+        #expect(try TortureRun.partitionTarget("postgresql://u:p@127.0.0.1:5432/db") == ("127.0.0.1", 5432))
+        #expect(throws: CLIFailure.self) { try TortureRun.partitionTarget("etcd3+http://127.0.0.1:2379?endpoints=127.0.0.1:2380") }
+        #expect(throws: CLIFailure.self) { try TortureRun.partitionTarget("redis://127.0.0.1") }
+    }
+
+    /// The harness runs its own redis-server and stops, restarts and partitions it; redis keeps
+    /// no data here, so restarts reset the fencing counter: the checker must excuse exactly that.
+    @Test(.enabled(if: RedisTestServer.testsEnabled, "redis-server is not installed: run scripts/test"))
+    func serverFaultsAndPartitionsOnARealRedis() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let port = try RedisTestServer.freePort()
+        let command = "exec redis-server --port \(port) --bind 127.0.0.1 --save '' --appendonly no --dir \(scratch.path)"
+        let output = try await ToozProcess.run(
+            ["torture", "--url", "redis://127.0.0.1:\(port)?lock_timeout=2&leader_timeout=2&membership_timeout=2",
+             "--server-command", command, "--processes", "3", "--duration", "8",
+             "--faults", "kill,partition,server-stop,server-restart", "--seed", "5", "--hold-ms", "20", "--json"],
+            limit: .seconds(120)
+        )
+        #expect(output.status == 0, "stdout: \(output.stdout)\nstderr: \(output.stderr)")
+        let report = try JSONValue(parsing: output.stdout)
+        guard case .object(let fields) = report else {
+            Issue.record("not a JSON object: \(output.stdout)")
+            return
+        }
+        let field = Dictionary(fields, uniquingKeysWith: { first, _ in first })
+        #expect(field["verdict"] == .string("pass"))
+        #expect(field["violations"] == .array([]))
+        guard case .object(let faults) = field["faults"], case .int(let increments) = field["accepted_increments"] else {
+            Issue.record("missing figures: \(output.stdout)")
+            return
+        }
+        let injected = Dictionary(faults, uniquingKeysWith: { first, _ in first })
+        let serverFaults = [injected["server_stop"], injected["server_restart"]].reduce(Int64(0)) { sum, count in
+            if case .int(let count) = count { sum + count } else { sum }
+        }
+        #expect(serverFaults > 0, "the seed's schedule should hit the server: \(output.stdout)")
+        #expect(increments > 0)
+        // The server the harness started is gone: nothing answers on its port any more.
+        #expect(!ServerProcess.acceptsConnections(port: port))
     }
 }

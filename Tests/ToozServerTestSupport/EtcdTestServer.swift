@@ -233,18 +233,7 @@ package final class EtcdTestServer: Sendable {
     }
 
     /// Whether something accepts a TCP connection on 127.0.0.1:`port`.
-    package static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
-    }
+    package static func accepts(port: Int) -> Bool { ServerProcess.acceptsConnections(port: port) }
 
     /// `GET /health` on 127.0.0.1:`port`, over a blocking socket with a one-second timeout.
     package static func isHealthy(port: Int) -> Bool {

@@ -165,6 +165,20 @@ package enum ServerProcess {
     /// also picks the local port of every outgoing connection: on a busy test run, one of them
     /// took a ZooKeeper election port between our pick and the server's bind. Below that range
     /// only servers that bind on purpose compete, and they check as we do.
+    /// Whether something accepts a TCP connection on 127.0.0.1:`port`.
+    package static func acceptsConnections(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
     package static func freePort() throws -> Int {
         let lowestEphemeral = ephemeralRangeStart()
         if lowestEphemeral > 12_000 {
