@@ -127,6 +127,9 @@ struct TortureChecker: Sendable {
         var worstMemberGone: UInt64?
         /// How many times the harness's event stream ended with an error and was opened again.
         var streamFailures = 0
+        /// Workers that did not finish within the TTL + 15 s of the stop file (killed then):
+        /// a liveness defect, not a safety one.
+        var stuckWorkers = 0
 
         var passed: Bool { violations.isEmpty && problems.isEmpty }
     }
@@ -222,23 +225,27 @@ struct TortureChecker: Sendable {
         func serverOut(from start: UInt64, to end: UInt64) -> Bool {
             outages.contains { $0.0 <= end && $0.1 >= start }
         }
-        var restarts: [UInt64] = []
+        var serverKills: Set<UInt64> = []
         for entry in journal {
             switch entry {
-            case .serverKill(let at): restarts.append(at)
+            case .serverKill(let at): serverKills.insert(at)
             case .serverStop: report.serverStops += 1
             case .partition: report.partitions += 1
             default: break
             }
         }
+        // Each restart, from the kill to the server's first answer.
+        let restarts = outages.filter { serverKills.contains($0.0) }
         report.serverRestarts = restarts.count
-        for outage in outages where restarts.contains(outage.0) && outage.1 != .max {
-            report.worstServerRecovery = max(report.worstServerRecovery ?? 0, outage.1 - outage.0)
+        for restart in restarts where restart.1 != .max {
+            report.worstServerRecovery = max(report.worstServerRecovery ?? 0, restart.1 - restart.0)
         }
-        /// The restart between two moments that a forgetting server excuses, if any.
+        /// The restart (its kill) between two moments that a forgetting server excuses, if any.
+        /// Until the server answered again nothing new could be granted: a hold that began
+        /// before then was granted before the kill, on the counter the restart reset.
         func forgottenByRestart(_ earlier: UInt64, _ later: UInt64) -> UInt64? {
             guard context.restartForgets else { return nil }
-            return restarts.last { $0 > earlier && $0 <= later }
+            return restarts.last { $0.0 <= later && earlier < $0.1 }?.0
         }
         var holds: [Hold] = []
         var kills: [(member: String, at: UInt64)] = []
@@ -326,8 +333,8 @@ struct TortureChecker: Sendable {
                 // have been paused at some point from then (or from its own start, if earlier:
                 // a pause between its acquisition and its body counts) until the refusal.
                 let handedOn = holds.lazy.filter { $0.token > record.token }.map(\.start).min() ?? ownStart
-                if context.restartForgets, let restart = restarts.last(where: { $0 <= ownStart }),
-                    record.token < register.lazy.filter({ $0.at < restart }).map(\.bar).max() ?? 0
+                if context.restartForgets, let restart = restarts.last(where: { $0.0 <= ownStart }),
+                    record.token < register.lazy.filter({ $0.at < restart.1 }).map(\.bar).max() ?? 0
                 {
                     // A token from the counter the restart reset, below the bar of before.
                     report.refusalsAfterReset += 1

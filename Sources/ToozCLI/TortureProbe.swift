@@ -40,6 +40,14 @@ final class TortureProbe: Sendable {
         state.withLock { $0.killed[member] = at }
     }
 
+    /// Stops watching killed workers; how many were still unresolved (no read succeeded).
+    func stopWatching() -> Int {
+        state.withLock { state in
+            defer { state.killed.removeAll() }
+            return state.killed.count
+        }
+    }
+
     func restarted(at: UInt64) {
         state.withLock { $0.restartedAt = at }
     }

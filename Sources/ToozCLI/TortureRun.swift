@@ -280,12 +280,14 @@ struct TortureRun: Sendable {
         _ = await probe.waitUntilReady(deadline: Platform.monotonicNanoseconds() + 60_000_000_000)
         try Platform.writeFile(stopPath, "stop\n")
         let windDownLimit = Platform.monotonicNanoseconds() + (ttl ?? 0) + 15_000_000_000
+        var stuck = 0
         for slot in slots {
             while slot.child.isRunning, Platform.monotonicNanoseconds() < windDownLimit {
                 try await Task.sleep(for: .milliseconds(10))
             }
             if slot.child.isRunning {
                 say("  ! \(slot.member) did not finish in time; killed")
+                stuck += 1
                 await slot.child.kill()
             } else if let termination = slot.child.poll(), termination != .exited(0) {
                 journal.record(.exited(member: slot.member, status: "\(termination)", at: Platform.monotonicNanoseconds()))
@@ -293,9 +295,11 @@ struct TortureRun: Sendable {
             await retire(slot)
         }
         // Killed members must be seen gone, and the event stream must catch up with the members.
-        while probe.watching {
+        let watchLimit = Platform.monotonicNanoseconds() + context.membershipTTL + 2 * TortureChecker.schedulingSlack + 15_000_000_000
+        while probe.watching, Platform.monotonicNanoseconds() < watchLimit {
             try await Task.sleep(for: .milliseconds(50))
         }
+        let unchecked = probe.stopWatching()
         await probe.compareStreamWithMembers(deadline: Platform.monotonicNanoseconds() + nanoseconds(probeSettleTime))
         let seconds = Double(Platform.monotonicNanoseconds() - started) / 1e9
 
@@ -303,6 +307,10 @@ struct TortureRun: Sendable {
         let records = RegisterRecord.parse(Platform.readFile(registerPath) ?? "")
         var report = TortureChecker.check(journal: entries, register: records, context: context)
         report.streamFailures = probe.streamFailures
+        report.stuckWorkers = stuck
+        if unchecked > 0 {
+            report.problems.append("the probe could not read the members to see \(unchecked) killed worker(s) leave")
+        }
         if json {
             Console.out(self.json(report, seconds: seconds, ttl: ttl).text)
         } else {
@@ -407,6 +415,9 @@ struct TortureRun: Sendable {
         if let gone = report.worstMemberGone {
             Console.out("  membership: \(report.membersGone) killed members gone, the last after \(format(ns: gone))")
         }
+        if report.stuckWorkers > 0 {
+            Console.out("  liveness: \(report.stuckWorkers) worker(s) did not finish within the TTL + 15 s of being asked to (killed)")
+        }
         if report.streamFailures > 0 {
             Console.out("  events: the harness's event stream failed \(report.streamFailures) times and was opened again")
         }
@@ -448,6 +459,7 @@ struct TortureRun: Sendable {
             ("members_gone", .int(Int64(report.membersGone))),
             ("worst_member_gone_ms", milliseconds(report.worstMemberGone)),
             ("event_stream_failures", .int(Int64(report.streamFailures))),
+            ("stuck_workers", .int(Int64(report.stuckWorkers))),
             ("holds", .int(Int64(report.holds))),
             ("accepted_increments", .int(Int64(report.acceptedWrites))),
             ("register_value", .int(Int64(report.finalValue))),

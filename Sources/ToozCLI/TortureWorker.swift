@@ -1,4 +1,5 @@
 import ArgumentParser
+import Synchronization
 import ToozBackends
 
 #if canImport(Glibc)
@@ -36,7 +37,32 @@ struct TortureWorkerCommand: AsyncParsableCommand, GlobalOptionsCommand {
         let register = try FencedRegister(path: self.register)
         let member = global.resolvedMember().rawValue
         let settings = self
+        let started = StartedFlag()
+        // A worker started while the server is stopped or restarting cannot connect yet: it
+        // keeps trying, as a service would, instead of exiting (which the harness would count
+        // against the run).
+        while true {
+            do {
+                try await runOnce(settings, started: started, journal: journal, register: register, member: member)
+                return
+            } catch let error as ToozError where !started.isSet && !Platform.fileExists(stopFile)
+                && (error.code == .connectionFailed || error.code == .timedOut)
+            {
+                journal.record(.error(member: member, message: "could not connect yet: \(error)"))
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    private func runOnce(
+        _ settings: TortureWorkerCommand,
+        started: StartedFlag,
+        journal: TortureJournal,
+        register: FencedRegister,
+        member: String
+    ) async throws {
         try await global.withCoordinator(member: global.resolvedMember()) { coordinator in
+            started.set()
             try await withThrowingTaskGroup(of: Bool.self) { tasks in
                 let parent = settings.parent
                 tasks.addTask {
@@ -147,4 +173,13 @@ final class TortureJournal: Sendable {
     func record(_ entry: TortureEntry) {
         _ = Platform.writeAll(fd, Array((entry.line + "\n").utf8))
     }
+}
+
+/// Whether a worker's coordinator ever ran (after that, a connection failure is not a start-up one).
+private final class StartedFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isSet: Bool { value.load(ordering: .relaxed) }
+
+    func set() { value.store(true, ordering: .relaxed) }
 }

@@ -240,6 +240,20 @@ import ToozBackends
         #expect(durable.violations.contains { $0.contains("never paused") })
     }
 
+    /// Found in a 60 s redis run: a hold that begins while the server is down was granted
+    /// before the kill, whatever its start says.
+    @Test func aHoldBeginningWhileTheServerIsDownBelongsToTheCounterBeforeTheRestart() {
+        var (journal, register) = restartHistory()
+        // w1's hold with token 2 begins at 300, after the kill (250), before the server answers (900).
+        journal[1] = .hold(member: "w1", token: 2, start: 300, end: 320, read: 1, wrote: 2, outcome: .accepted)
+        register[2] = RegisterRecord(operation: .read, token: 2, bar: 2, value: 1, member: "w1", at: 301)
+        register[3] = RegisterRecord(operation: .write, token: 2, bar: 2, value: 2, member: "w1", at: 310)
+        let report = TortureChecker.check(journal: journal, register: register, context: .init(fencing: .failoverUnsafe, lockTTL: 2_000))
+        #expect(report.violations == [])
+        #expect(report.tokenResets == 1)
+        #expect(report.refusalsAfterReset == 1)
+    }
+
     @Test func aHolderFromBeforeARestartMayOverlapOnlyUpToTheLeaseTTL() {
         // w1 (token 2) holds from 200 until 1_020, past the restart at 250; w0 holds again from 1_000.
         var (journal, register) = restartHistory(overlapUntil: 1_020)

@@ -153,8 +153,11 @@ public final class Coordinator: Service, Sendable {
         do {
             try await backend.connect(makeBackendContext())
         } catch {
-            let failure = (error as? ToozError)
-                ?? ToozError(.connectionFailed, "could not connect to the \(info.name) backend", underlying: error)
+            let failure =
+                (error as? ToozError)
+                ?? (error is CancellationError
+                    ? ToozError(.connectionFailed, "connecting to the \(info.name) backend was given up before it completed")
+                    : ToozError(.connectionFailed, "could not connect to the \(info.name) backend", underlying: error))
             finishStartup(with: failure)
             await backend.disconnect()
             throw failure

@@ -110,6 +110,14 @@ public final class ZooKeeperBackend: CoordinationBackend {
         }
         do {
             try await client.ensurePath(paths.base)
+        } catch is CancellationError {
+            // The caller gave up (its start-up timeout) after the session was granted, while
+            // the server did not answer (frozen, overloaded): say so, not a bare CancellationError.
+            await client.close()
+            throw ToozError(
+                .connectionFailed,
+                "gave up connecting to ZooKeeper (\(client.serverList)): a session was granted, but creating \(paths.base) got no answer in time"
+            )
         } catch {
             await client.close()
             throw error

@@ -125,7 +125,7 @@ package final class ZooKeeperClient: Sendable {
     }
 
     /// The servers of the ensemble, for messages.
-    private var serverList: String { self.configuration.servers.map(\.description).joined(separator: ",") }
+    package var serverList: String { self.configuration.servers.map(\.description).joined(separator: ",") }
 
     /// Why no session has been granted (yet): the latest connection failure, or how far the
     /// current attempt has got.
