@@ -72,6 +72,33 @@ enum Platform {
         }
     }
 
+    /// Every process descended from `root` (children, their children, …), from `/proc`; empty
+    /// where there is no `/proc`.
+    static func descendants(of root: pid_t) -> [pid_t] {
+        var children: [pid_t: [pid_t]] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(name), let stat = readFile("/proc/\(name)/stat"),
+                // The command name is in parentheses and may contain anything: read after the last ')'.
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, let parent = pid_t(fields[1]) else { continue }
+            children[parent, default: []].append(pid)
+        }
+        var found: [pid_t] = []
+        var queue = children[root] ?? []
+        while let pid = queue.popLast() {
+            found.append(pid)
+            queue += children[pid] ?? []
+        }
+        return found
+    }
+
+    /// Whether a process with this id exists (a zombie counts).
+    static func processExists(_ pid: pid_t) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+
     static func fileExists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
