@@ -249,7 +249,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "ToozCLITests", dependencies: ["ToozBackends", "ToozCLI", "ToozServerTestSupport", "ToozTestKit"],
+            name: "ToozCLITests",
+            dependencies: [
+                "ToozBackends", "ToozCLI", "ToozServerTestSupport", "ToozTestKit",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

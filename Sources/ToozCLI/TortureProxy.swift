@@ -84,7 +84,11 @@ final class TortureProxy: Sendable {
         let (inbound, outbound) = (inbound.0, outbound.0)
         for channel in [inbound, outbound] {
             channel.closeFuture.whenComplete { _ in
-                _ = self.state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) }
+                // A side that closed during a partition stays listed: healing must still pass
+                // its close on to the other side, as a real link delivers the FIN or RST late.
+                self.state.withLock { state in
+                    if !state.partitioned { state.connections.removeValue(forKey: ObjectIdentifier(channel)) }
+                }
             }
             if flowing { channel.setOption(.autoRead, value: true).whenComplete { _ in } }
         }
@@ -100,6 +104,13 @@ final class TortureProxy: Sendable {
     /// Lets the link carry traffic again, queued bytes first.
     func heal() { setFlowing(true) }
 
+    private let closesHeld = Atomic<Int>(0)
+
+    /// How many closes a partition has held back so far (tests wait for one).
+    var closesHeldBack: Int { closesHeld.load(ordering: .relaxed) }
+
+    fileprivate func heldBackAClose() { closesHeld.add(1, ordering: .relaxed) }
+
     /// Whether the link is cut; read by the forwarders on their event loops.
     fileprivate var isPartitioned: Bool { gate.load(ordering: .acquiring) }
 
@@ -111,6 +122,7 @@ final class TortureProxy: Sendable {
                 channel.setOption(.autoRead, value: flowing).whenComplete { _ in }
                 if flowing { channel.eventLoop.execute { forwarder.releaseHeld() } }
             }
+            if flowing { state.connections = state.connections.filter { $0.value.channel.isActive } }
         }
     }
 
@@ -150,7 +162,7 @@ private final class Forwarder: ChannelInboundHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         closeHeld = true
-        if !proxy.isPartitioned { releaseHeld() }
+        if proxy.isPartitioned { proxy.heldBackAClose() } else { releaseHeld() }
         context.fireChannelInactive()
     }
 
