@@ -249,11 +249,15 @@ struct TortureChecker: Sendable {
             report.worstServerRecovery = max(report.worstServerRecovery ?? 0, restart.1 - restart.0)
         }
         /// The restart (its kill) between two moments that a forgetting server excuses, if any.
-        /// Until the server answered again nothing new could be granted: a hold that began
-        /// before then was granted before the kill, on the counter the restart reset.
+        /// A hold (or term) journals its start when its body begins, which can be well after
+        /// its grant on a loaded machine; but never more than a lease TTL after it (the core
+        /// refuses a grant whose lease ran out before it arrived). So an earlier hold that began
+        /// before the server answered again, or within a TTL (and the slack) of the kill, may
+        /// have been granted before the kill, on the counter the restart reset.
+        let grantLag = max(context.lockTTL ?? 0, context.leaderTTL ?? 0) + schedulingSlack
         func forgottenByRestart(_ earlier: UInt64, _ later: UInt64) -> UInt64? {
             guard context.restartForgets else { return nil }
-            return restarts.last { $0.0 <= later && earlier < $0.1 }?.0
+            return restarts.last { $0.0 <= later && earlier < max($0.1, $0.0 &+ grantLag) }?.0
         }
         var holds: [Hold] = []
         var kills: [(member: String, at: UInt64)] = []

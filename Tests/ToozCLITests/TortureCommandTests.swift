@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import ToozServerTestSupport
 
 @testable import ToozCLI
 
@@ -84,42 +83,5 @@ import ToozServerTestSupport
         #expect(try TortureRun.partitionTarget("postgresql://u:p@127.0.0.1:5432/db") == ("127.0.0.1", 5432))
         #expect(throws: CLIFailure.self) { try TortureRun.partitionTarget("etcd3+http://127.0.0.1:2379?endpoints=127.0.0.1:2380") }
         #expect(throws: CLIFailure.self) { try TortureRun.partitionTarget("redis://127.0.0.1") }
-    }
-
-    /// The harness runs its own redis-server and stops, restarts and partitions it; redis keeps
-    /// no data here, so restarts reset the fencing counter: the checker must excuse exactly that.
-    @Test(.enabled(if: RedisTestServer.testsEnabled, "redis-server is not installed: run scripts/test"))
-    func serverFaultsAndPartitionsOnARealRedis() async throws {
-        let scratch = try ScratchDirectory()
-        defer { scratch.remove() }
-        let port = try RedisTestServer.freePort()
-        let command = "exec redis-server --port \(port) --bind 127.0.0.1 --save '' --appendonly no --dir \(scratch.path)"
-        let output = try await ToozProcess.run(
-            ["torture", "--url", "redis://127.0.0.1:\(port)?lock_timeout=2&leader_timeout=2&membership_timeout=2",
-             "--server-command", command, "--processes", "3", "--duration", "8",
-             "--faults", "kill,partition,server-stop,server-restart", "--seed", "5", "--hold-ms", "20", "--json"],
-            limit: .seconds(120)
-        )
-        #expect(output.status == 0, "stdout: \(output.stdout)\nstderr: \(output.stderr)")
-        let report = try JSONValue(parsing: output.stdout)
-        guard case .object(let fields) = report else {
-            Issue.record("not a JSON object: \(output.stdout)")
-            return
-        }
-        let field = Dictionary(fields, uniquingKeysWith: { first, _ in first })
-        #expect(field["verdict"] == .string("pass"))
-        #expect(field["violations"] == .array([]))
-        guard case .object(let faults) = field["faults"], case .int(let increments) = field["accepted_increments"] else {
-            Issue.record("missing figures: \(output.stdout)")
-            return
-        }
-        let injected = Dictionary(faults, uniquingKeysWith: { first, _ in first })
-        let serverFaults = [injected["server_stop"], injected["server_restart"]].reduce(Int64(0)) { sum, count in
-            if case .int(let count) = count { sum + count } else { sum }
-        }
-        #expect(serverFaults > 0, "the seed's schedule should hit the server: \(output.stdout)")
-        #expect(increments > 0)
-        // The server the harness started is gone: nothing answers on its port any more.
-        #expect(!ServerProcess.acceptsConnections(port: port))
     }
 }
