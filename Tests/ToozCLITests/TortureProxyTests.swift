@@ -6,13 +6,13 @@ import Testing
 
 /// The partition proxy of `tooz torture`, against plain loopback sockets.
 @Suite struct TortureProxyTests {
-    /// A listening socket on a free loopback port, and blocking helpers with a 10 s timeout.
+    /// A listening socket on a free loopback port, and blocking helpers that wait up to 60 s (a loaded CI machine starves the proxy's event loop for many seconds).
     final class Endpoint {
         let fd: Int32
 
         init(fd: Int32) {
             self.fd = fd
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            var timeout = timeval(tv_sec: 60, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
 
@@ -52,7 +52,7 @@ import Testing
         func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
 
         /// Up to `count` bytes; "" at the end of the stream (a FIN, or a reset: a socket closed
-        /// with unread data resets); nil when nothing came in 10 s.
+        /// with unread data resets); nil when nothing came in 60 s.
         func receive(_ count: Int) -> String? {
             var buffer = [UInt8](repeating: 0, count: count)
             let got = read(fd, &buffer, count)
