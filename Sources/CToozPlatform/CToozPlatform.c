@@ -1,3 +1,5 @@
+// For posix_spawn_file_actions_addclosefrom_np.
+#define _GNU_SOURCE
 #include "CToozPlatform.h"
 
 #include <errno.h>
@@ -68,4 +70,14 @@ int tooz_make_signal_wakeup(const int *signals, int count) {
         if (sigaction(signals[i], &action, NULL) != 0) return -1;
     }
     return fds[0];
+}
+
+int tooz_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+#else
+    (void)actions;
+    (void)from;
+    return ENOSYS;
+#endif
 }

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CToozPlatform
 import Dispatch
 import Foundation
 import Synchronization
@@ -58,7 +59,8 @@ final class ChildProcess: Sendable {
 
     /// Starts `arguments[0]`, looked up in `PATH`, with the current environment plus `environment`.
     ///
-    /// With `newProcessGroup`, the child leads a new process group (see ``leadsGroup``).
+    /// With `newProcessGroup`, the child leads a new process group (see ``leadsGroup``); with
+    /// `closeOtherDescriptors`, it inherits no descriptor but its standard input and outputs.
     ///
     /// - Throws: ``CLIFailure`` with 127 when the program does not exist, 126 when it cannot be run.
     static func spawn(
@@ -67,7 +69,8 @@ final class ChildProcess: Sendable {
         stdin: Output = .inherit,
         stdout: Output = .inherit,
         stderr: Output = .inherit,
-        newProcessGroup: Bool = false
+        newProcessGroup: Bool = false,
+        closeOtherDescriptors: Bool = false
     ) throws -> ChildProcess {
         precondition(!arguments.isEmpty, "spawn needs a program")
         var fileActions = posix_spawn_file_actions_t()
@@ -81,6 +84,15 @@ final class ChildProcess: Sendable {
                 posix_spawn_file_actions_addopen(&fileActions, fd, "/dev/null", flags, 0)
             case .file(let path):
                 posix_spawn_file_actions_addopen(&fileActions, fd, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            }
+        }
+
+        // Sockets that SwiftNIO opens lack close-on-exec: a child would keep a listener or a
+        // connection of ours open after we close it (a proxy's close never reaching its peer).
+        if closeOtherDescriptors {
+            let result = tooz_spawn_close_from(&fileActions, 3)
+            if result != 0 {
+                throw CLIFailure(.software, "cannot start \(arguments[0]) without our descriptors: \(Platform.errorDescription(result))")
             }
         }
 

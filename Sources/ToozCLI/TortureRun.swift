@@ -370,7 +370,8 @@ struct TortureRun: Sendable {
         let log = logPath(member)
         // The URL travels in the environment, where a password does not show in ps(1).
         let child = try ChildProcess.spawn(
-            arguments, environment: ["TOOZ_URL": url], stdin: .null, stdout: .file(log), stderr: .file(log)
+            arguments, environment: ["TOOZ_URL": url], stdin: .null, stdout: .file(log), stderr: .file(log),
+            closeOtherDescriptors: true
         )
         registry.add(child)
         return child

@@ -30,7 +30,8 @@ final class TortureServer: Sendable {
 
     func start() throws {
         let child = try ChildProcess.spawn(
-            ["/bin/sh", "-c", command], stdin: .null, stdout: .file(logPath), stderr: .file(logPath), newProcessGroup: true
+            ["/bin/sh", "-c", command], stdin: .null, stdout: .file(logPath), stderr: .file(logPath), newProcessGroup: true,
+            closeOtherDescriptors: true
         )
         registry.add(child)
         current.withLock { $0 = child }

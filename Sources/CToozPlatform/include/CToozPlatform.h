@@ -1,6 +1,8 @@
 #ifndef C_TOOZ_PLATFORM_H
 #define C_TOOZ_PLATFORM_H
 
+#include <spawn.h>
+
 /// The signal the guard of `tooz lock`/`tooz elect` asks to receive when its parent dies:
 /// a real-time signal on Linux (nothing else sends it), SIGUSR2 elsewhere.
 int tooz_parent_death_signal(void);
@@ -19,5 +21,10 @@ int tooz_set_child_subreaper(void);
 /// async main parks the main thread in sigsuspend with an empty mask, where a blocked-elsewhere
 /// SIGCHLD would be discarded and the parent-death signal would kill the process.
 int tooz_make_signal_wakeup(const int *signals, int count);
+
+/// posix_spawn_file_actions_addclosefrom_np(actions, from) where glibc has it (2.34 and later):
+/// the child starts with no descriptor from `from` up, whatever the parent has open without
+/// close-on-exec. Returns 0, or an error number (ENOSYS where the call does not exist).
+int tooz_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 
 #endif
