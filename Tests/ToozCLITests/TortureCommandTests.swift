@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ToozServerTestSupport
 
 @testable import ToozCLI
 
@@ -83,5 +84,23 @@ import Testing
         #expect(try TortureRun.partitionTarget("postgresql://u:p@127.0.0.1:5432/db") == ("127.0.0.1", 5432))
         #expect(throws: CLIFailure.self) { try TortureRun.partitionTarget("etcd3+http://127.0.0.1:2379?endpoints=127.0.0.1:2380") }
         #expect(throws: CLIFailure.self) { try TortureRun.partitionTarget("redis://127.0.0.1") }
+    }
+
+    /// A server that ends by itself mid-run (here: its command's shell exits, and the server it
+    /// left in the background is killed with the group) ends the run: it would prove nothing.
+    @Test(.enabled(if: RedisTestServer.testsEnabled, "redis-server is not installed: run scripts/test"))
+    func aServerThatEndsByItselfEndsTheRun() async throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let port = try RedisTestServer.freePort()
+        let output = try await ToozProcess.run(
+            ["torture", "--url", "redis://127.0.0.1:\(port)?lock_timeout=2", "--processes", "2", "--duration", "60",
+             "--faults", "kill", "--server-command",
+             "redis-server --port \(port) --bind 127.0.0.1 --save '' --dir \(scratch.path) & sleep 2; exit 0"],
+            limit: .seconds(120)
+        )
+        #expect(output.status == ExitStatus.unavailable.rawValue, "stdout: \(output.stdout)\nstderr: \(output.stderr)")
+        #expect(output.stderr.contains("the server started by --server-command ended on its own"))
+        #expect(!ServerProcess.acceptsConnections(port: port))
     }
 }
