@@ -136,33 +136,46 @@ struct TortureChecker: Sendable {
         var passed: Bool { violations.isEmpty && problems.isEmpty }
     }
 
+    /// Intervals between journal entries that open and close them, by key: `edge` says of an
+    /// entry which key it opens (`true`) or closes (`false`) an interval of, and when. An
+    /// interval never closed lasts forever (`.max`).
+    private static func intervals(
+        _ journal: [TortureEntry],
+        edge: (TortureEntry) -> (key: String, opens: Bool, at: UInt64)?
+    ) -> [String: [(UInt64, UInt64)]] {
+        var intervals: [String: [(UInt64, UInt64)]] = [:]
+        for entry in journal {
+            guard let (key, opens, at) = edge(entry) else { continue }
+            if opens {
+                intervals[key, default: []].append((at, .max))
+            } else if let index = intervals[key]?.lastIndex(where: { $0.1 == .max }) {
+                intervals[key]![index].1 = at
+            }
+        }
+        return intervals
+    }
+
     /// Intervals during which a member was stopped: from just before SIGSTOP to just after
     /// SIGCONT (or forever when the journal has no SIGCONT: killed while stopped, or run ended).
     private static func pauses(_ journal: [TortureEntry]) -> [String: [(UInt64, UInt64)]] {
-        var pauses: [String: [(UInt64, UInt64)]] = [:]
-        for entry in journal {
+        intervals(journal) { entry in
             switch entry {
-            case .stop(let member, _, let at, _): pauses[member, default: []].append((at, .max))
-            case .cont(let member, _, let at):
-                if let index = pauses[member]?.lastIndex(where: { $0.1 == .max }) { pauses[member]![index].1 = at }
-            default: break
+            case .stop(let member, _, let at, _): (member, true, at)
+            case .cont(let member, _, let at): (member, false, at)
+            default: nil
             }
         }
-        return pauses
     }
 
     /// When the server was unable to act: from SIGSTOP to SIGCONT, from SIGKILL to its first answer.
     private static func serverOutages(_ journal: [TortureEntry]) -> [(UInt64, UInt64)] {
-        var outages: [(UInt64, UInt64)] = []
-        for entry in journal {
+        intervals(journal) { entry in
             switch entry {
-            case .serverStop(let at, _), .serverKill(let at): outages.append((at, .max))
-            case .serverCont(let at), .serverReady(let at):
-                if let index = outages.lastIndex(where: { $0.1 == .max }) { outages[index].1 = at }
-            default: break
+            case .serverStop(let at, _), .serverKill(let at): ("server", true, at)
+            case .serverCont(let at), .serverReady(let at): ("server", false, at)
+            default: nil
             }
-        }
-        return outages
+        }["server"] ?? []
     }
 
     /// Terms of leadership: disjoint, in strictly increasing token order, unless the earlier

@@ -14,7 +14,8 @@ final class TortureProbe: Sendable {
 
     private struct State {
         var killed: [String: UInt64] = [:]
-        var restartedAt: UInt64?
+        /// The server was restarted and has not answered since.
+        var awaitingAnswer = false
         var streamed: Set<String>?
         var streamFailures = 0
     }
@@ -27,7 +28,7 @@ final class TortureProbe: Sendable {
     }
 
     /// Whether the server answered since it was last restarted.
-    var serverReady: Bool { state.withLock { $0.restartedAt == nil } }
+    var serverReady: Bool { state.withLock { !$0.awaitingAnswer } }
 
     /// Killed workers the probe still expects to leave the members.
     var watching: Bool { state.withLock { !$0.killed.isEmpty } }
@@ -48,8 +49,8 @@ final class TortureProbe: Sendable {
         }
     }
 
-    func restarted(at: UInt64) {
-        state.withLock { $0.restartedAt = at }
+    func restarted() {
+        state.withLock { $0.awaitingAnswer = true }
     }
 
     /// Loops until cancelled: every 100 ms, checks a restarted server and the killed members.
@@ -57,7 +58,7 @@ final class TortureProbe: Sendable {
         while !Task.isCancelled {
             if !serverReady {
                 if (try? await coordinator.groups()) != nil {
-                    state.withLock { $0.restartedAt = nil }
+                    state.withLock { $0.awaitingAnswer = false }
                     journal.record(.serverReady(at: Platform.monotonicNanoseconds()))
                 }
             } else if let group, watching {
@@ -68,14 +69,7 @@ final class TortureProbe: Sendable {
     }
 
     private func lookForKilled(in group: GroupID) async {
-        let members: Set<String>
-        do {
-            members = Set(try await coordinator.members(of: group).map(\.rawValue))
-        } catch let error as ToozError where error.code == .groupNotCreated {
-            members = []
-        } catch {
-            return
-        }
+        guard let members = try? await readMembers(of: group) else { return }
         let now = Platform.monotonicNanoseconds()
         let verdicts = state.withLock { state -> [TortureEntry] in
             var verdicts: [TortureEntry] = []
@@ -135,9 +129,7 @@ final class TortureProbe: Sendable {
         var streamed: Set<String>?
         repeat {
             do {
-                read = Set(try await coordinator.members(of: group).map(\.rawValue))
-            } catch let error as ToozError where error.code == .groupNotCreated {
-                read = []
+                read = try await readMembers(of: group)
             } catch {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
@@ -153,5 +145,14 @@ final class TortureProbe: Sendable {
                 at: Platform.monotonicNanoseconds()
             )
         )
+    }
+
+    /// The group's members; none when the group is gone (a restart of a server that forgets).
+    private func readMembers(of group: GroupID) async throws -> Set<String> {
+        do {
+            return Set(try await coordinator.members(of: group).map(\.rawValue))
+        } catch let error as ToozError where error.code == .groupNotCreated {
+            return []
+        }
     }
 }

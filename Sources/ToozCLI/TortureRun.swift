@@ -250,7 +250,7 @@ struct TortureRun: Sendable {
                 case (.serverRestart, _) where serverIdle:
                     let at = Platform.monotonicNanoseconds()
                     journal.record(.serverKill(at: at))
-                    probe.restarted(at: at)
+                    probe.restarted()
                     try await server?.restart()
                     nextServerFault = Platform.monotonicNanoseconds() + serverFaultSpacing
                     if verbose { say("  kill -9 the server and start it again") }
