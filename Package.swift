@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ToozMemcached", targets: ["ToozMemcached"]),
         .library(name: "ToozEtcd", targets: ["ToozEtcd"]),
         .library(name: "ToozPostgres", targets: ["ToozPostgres"]),
+        .library(name: "ToozMySQL", targets: ["ToozMySQL"]),
         .executable(name: "tooz", targets: ["ToozCLI"]),
     ],
     dependencies: [
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // The core: Coordinator, leases, events, partitioner, codecs, the backend protocol
@@ -124,10 +126,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The mysql:// backend: a MySQL/MariaDB wire-protocol client of our own over SwiftNIO,
+        // GET_LOCK locks on kept sessions, groups in InnoDB tables of our own.
+        .target(
+            name: "ToozMySQL",
+            dependencies: [
+                "Tooz",
+                "ToozNIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Maps URL schemes to backends: the one-line entry point for apps and the CLI.
         .target(
             name: "ToozBackends",
-            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper", "ToozMemcached", "ToozEtcd", "ToozPostgres"],
+            dependencies: ["Tooz", "ToozLocal", "ToozRedis", "ToozZooKeeper", "ToozMemcached", "ToozEtcd", "ToozPostgres", "ToozMySQL"],
             swiftSettings: strictSettings
         ),
         // The few C calls the CLI needs that Swift cannot make (prctl is variadic).
@@ -221,6 +238,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ToozMySQLTests",
+            dependencies: [
+                "ToozMySQL",
+                "ToozBackends",
+                "ToozServerTestSupport",
+                "ToozTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -3,6 +3,7 @@ import Logging
 import ToozEtcd
 import ToozLocal
 import ToozMemcached
+import ToozMySQL
 import ToozPostgres
 import ToozRedis
 import ToozZooKeeper
@@ -10,7 +11,7 @@ import ToozZooKeeper
 /// Builds backends from tooz URLs: the one place that knows every scheme.
 public enum BackendFactory {
     /// Every scheme this build understands, for error messages.
-    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo", "memcached", "etcd3+http", "etcd3+https", "etcd", "postgresql"]
+    public static let schemes = ["memory", "file", "ipc", "redis", "zookeeper", "kazoo", "memcached", "etcd3+http", "etcd3+https", "etcd", "postgresql", "mysql"]
 
     /// Parses `url` and builds its backend with the configuration its options ask for.
     ///
@@ -37,6 +38,8 @@ public enum BackendFactory {
             return try EtcdBackends.make(parsed)
         case "postgresql", "postgres":
             return try PostgresBackends.make(parsed)
+        case "mysql":
+            return try MySQLBackends.make(parsed)
         default:
             if let local = try LocalBackends.make(parsed) { return local }
             throw ToozError(

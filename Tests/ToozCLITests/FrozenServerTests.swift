@@ -38,6 +38,16 @@ import ToozTestKit
         }
     }
 
+    @Test(.enabled(if: MySQLTestServer.testsEnabled, "MariaDB is not installed: run scripts/test"))
+    func mysqlFrozenWhileACommandHoldsTheLock() async throws {
+        try await MySQLTestServer.withServer { server in
+            // The lock's session carries wait_timeout = 3 s: the server may end it, and free
+            // the lock, 3 s after the last refresh it answered.
+            let url = server.url + "?lock_timeout=3&timeout=30"
+            try await expectCommandStoppedWithinTTL(url: url, ttl: .seconds(3), freeze: server.pause, thaw: server.resume)
+        }
+    }
+
     @Test(.enabled(if: MemcachedTestServer.testsEnabled, "memcached is not installed: run scripts/test"))
     func memcachedFrozenWhileACommandHoldsTheLock() async throws {
         try await MemcachedTestServer.withServer { server in

@@ -5,7 +5,7 @@ import Testing
 
 /// A server that scripts/test started and named in an environment variable
 /// (`TOOZ_TEST_REDIS_URL`, `TOOZ_TEST_ZOOKEEPER_URL`, `TOOZ_TEST_MEMCACHED_URL`, `TOOZ_TEST_ETCD_URL`,
-/// `TOOZ_TEST_POSTGRES_URL`). Tests on it
+/// `TOOZ_TEST_POSTGRES_URL`, `TOOZ_TEST_MYSQL_URL`). Tests on it
 /// run when it is set, and always under `CI=true`, where a missing server must fail rather
 /// than skip.
 struct ServerURL: Sendable {
@@ -14,6 +14,7 @@ struct ServerURL: Sendable {
     static let memcached = ServerURL(variable: "TOOZ_TEST_MEMCACHED_URL", server: "memcached", prefix: "cli-mc")
     static let etcd = ServerURL(variable: "TOOZ_TEST_ETCD_URL", server: "etcd", prefix: "cli-etcd")
     static let postgres = ServerURL(variable: "TOOZ_TEST_POSTGRES_URL", server: "PostgreSQL", prefix: "cli-pg")
+    static let mysql = ServerURL(variable: "TOOZ_TEST_MYSQL_URL", server: "MariaDB", prefix: "cli-my")
 
     static let isCI = ["true", "1", "yes"].contains(ProcessInfo.processInfo.environment["CI"]?.lowercased() ?? "")
 

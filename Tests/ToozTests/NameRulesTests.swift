@@ -20,6 +20,18 @@ import Testing
         }
     }
 
+    @Test func aLimitOfOneKindAppliesToThatKindOnly() throws {
+        let rules = NameRules(maximumLength: 100, maximumLengthByKind: [.lock: 4])
+        let long = String(repeating: "é", count: 3)  // 6 bytes
+        #expect {
+            try rules.validate(long, as: .lock)
+        } throws: { error in
+            (error as? ToozError)?.message == "lock name is 6 bytes long; this backend accepts at most 4"
+        }
+        try rules.validate(long, as: .group)
+        try rules.validate("abcd", as: .lock)
+    }
+
     @Test func refusesReservedPrefixesOfTheirKindOnly() throws {
         let rules = NameRules(reservedPrefixes: [.lock: ["_TOOZ_GROUP_LEADER_"]])
         #expect {

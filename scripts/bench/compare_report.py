@@ -8,6 +8,8 @@ RESULTS_DIR holds, for each round R, backend B and source S, one file named R.B.
   S = raw,      EXT = jsonl: the probe's output, one JSON object per row (scripts/bench/probes);
   S = rawbench, EXT = csv:   redis-benchmark --csv (its PING_MBULK line: a raw-only row beside the
                              probe's PING, which is the ping row's limit);
+  S = rawslap,  EXT = jsonl: a second raw probe's rows in the probes' format (mysql: mariadb-slap,
+                             probes/mysql_probe.sh), merged into the raw column;
   S = python,   EXT = json:  python_tooz_bench.py --json;
   S = swift,    EXT = json:  tooz bench --json;
   EXT = failed:              that step failed; the file holds why.
@@ -22,7 +24,7 @@ import re
 import statistics
 import sys
 
-BACKENDS = ["redis", "zookeeper", "memcached", "etcd", "file", "ipc", "postgres"]
+BACKENDS = ["redis", "zookeeper", "memcached", "etcd", "file", "ipc", "postgres", "mysql"]
 SOURCES = ["raw", "python", "swift"]
 NAME = re.compile(r"^r(\d+)\.([a-z]+)\.([a-z]+)\.([a-z]+)$")
 
@@ -85,6 +87,18 @@ ROWS = {
         ("ping", "round trip (SELECT 1)"),
         ("lock", "lock acquire + release"),
         ("lock_connect", "lock cycle on a new connection each (connect, login, lock, unlock; tooz's layout)"),
+        ("handoff", "hand-off (A releases → B holds)"),
+        ("join", "group join"),
+        ("members", "group members"),
+        ("leave", "group leave"),
+    ],
+    "mysql": [
+        ("ping", "round trip (SELECT 1)"),
+        ("ping_slap", "round trip (SELECT 1), mariadb-slap mean"),
+        ("lock", "lock acquire + release"),
+        ("lock_slap", "lock cycle GET_LOCK + RELEASE_LOCK on a kept connection, mariadb-slap mean"),
+        ("lock_connect", "lock cycle on a new connection each (connect, login, GET_LOCK, RELEASE_LOCK; tooz's layout)"),
+        ("lock_connect_slap", "the same on a new connection each, mariadb-slap mean"),
         ("handoff", "hand-off (A releases → B holds)"),
         ("join", "group join"),
         ("members", "group members"),
@@ -180,6 +194,8 @@ def load(directory):
                 runs.setdefault((round_, backend, "raw"), {}).update(rows)
             elif source == "rawbench":
                 runs.setdefault((round_, backend, "raw"), {}).update(read_redis_benchmark(path))
+            elif source == "rawslap":
+                runs.setdefault((round_, backend, "raw"), {}).update(read_raw(path, backend))
             elif source in ("python", "swift"):
                 report, rows = read_tooz_json(path)
                 runs[(round_, backend, source)] = rows

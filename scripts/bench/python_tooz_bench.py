@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Times Python tooz 9.1.0 on a backend URL, for docs/PERFORMANCE.md: the same operations
 `tooz bench` measures (uncontended lock acquire+release, contended hand-off, join/members/leave),
-reported as median and p90 in microseconds, and, for redis://, zookeeper://, memcached:// and
-postgresql://, the round trip of the client library tooz sits on (redis-py's PING, kazoo's
-exists("/"), pymemcache's version(), psycopg2's SELECT 1), which is not a tooz call.
+reported as median and p90 in microseconds, and, for redis://, zookeeper://, memcached://,
+postgresql:// and mysql://, the round trip of the client library tooz sits on (redis-py's PING,
+kazoo's exists("/"), pymemcache's version(), psycopg2's SELECT 1, PyMySQL's SELECT 1), which is
+not a tooz call.
 
 Usage: $TOOZ_PYTHON scripts/bench/python_tooz_bench.py URL [ITERATIONS] [--json]
 
@@ -16,14 +17,19 @@ Median and p90 are computed as `tooz bench` computes them (p90: the sample at ra
 ceil(0.9 n) - 1). The lock row is preceded by min(10, n/10) untimed cycles and the membership
 rows by two, as in `tooz bench`.
 
-The hand-off row takes max(10, n/4) hand-offs, but 10 on memcached://: tooz's memcached lock
-polls, and its blocking acquire waits 1 s between tries (tenacity's wait_exponential(max=1) from
-the first retry), so every hand-off takes about a second.
+The hand-off row takes max(10, n/4) hand-offs, but 10 on memcached:// and mysql://: tooz's
+memcached and MySQL locks poll (the MySQL one with GET_LOCK(name, 0)), and their blocking acquire
+waits 1 s between tries (tenacity's wait_exponential(max=1) from the first retry), so every
+hand-off takes about a second.
 
 postgresql:// (tooz's deprecated pgsql driver) has locks only: the group rows come out as not
 supported, as for ipc://. Its lock opens a new connection (a login) for each acquisition and
 closes it on release, so the lock row times connect + pg_try_advisory_lock + pg_advisory_unlock +
 close; the hand-off row's waiter blocks in pg_advisory_lock on its own connection.
+
+mysql:// (tooz's mysql driver, on PyMySQL) has locks only too: the group rows come out as not
+supported. Its lock also connects in acquire (a login, then PyMySQL's SET AUTOCOMMIT = 0) and
+closes in release, so the lock row times connect + GET_LOCK(name, 0) + RELEASE_LOCK + close.
 """
 import argparse
 import json
@@ -91,6 +97,18 @@ def client_ping(url, coordinator):
                 cursor.fetchone()
 
         return "client round trip (psycopg2 SELECT 1)", select_one
+    if url.startswith("mysql"):
+        # PyMySQL's connection that tooz's driver opens in start() and uses for nothing else
+        # (its locks open their own); in autocommit, so no transaction stays open.
+        client = coordinator._conn
+        client.autocommit(True)
+
+        def mysql_select_one():
+            with client.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+
+        return "client round trip (PyMySQL SELECT 1)", mysql_select_one
     return None
 
 
@@ -132,8 +150,8 @@ def measure(url, n, emit):
 
         # Hand-off: A holds, B blocks in acquire(); time from A's release to B holding.
         samples = []
-        # tooz's memcached lock retries its add once a second: keep that row to ~10 s.
-        handoffs = 10 if url.startswith("memcached") else max(10, n // 4)
+        # tooz's memcached and MySQL locks retry once a second: keep that row to ~10 s.
+        handoffs = 10 if url.startswith(("memcached", "mysql")) else max(10, n // 4)
         for _ in range(handoffs):
             la = a.get_lock(name.encode())
             lb = b.get_lock(name.encode())
@@ -176,7 +194,7 @@ def measure(url, n, emit):
             emit(row("members", titles["members"], members))
             emit(row("leave", titles["leave"], leaves))
             a.delete_group(group).get()
-        except Exception as error:  # noqa: BLE001 - ipc and postgresql have no membership
+        except Exception as error:  # noqa: BLE001 - ipc, postgresql and mysql have no membership
             for key, title in titles.items():
                 emit(skipped(key, title, f"not supported ({type(error).__name__})"))
     finally:

@@ -1,9 +1,7 @@
 # shellcheck shell=bash
 # One `start_<backend>` function per server backend, started by scripts/test for each name in
-# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper memcached etcd postgres", see
-# scripts/test). The helpers and the contract are in scripts/lib/servers.sh. Sourced, not run.
-#
-# The backends to come (mariadb-server) follow start_memcached's shape.
+# TOOZ_TEST_BACKENDS (space-separated; default "redis zookeeper memcached etcd postgres mysql",
+# see scripts/test). The helpers and the contract are in scripts/lib/servers.sh. Sourced, not run.
 
 # redis_answers PORT: whether the redis-server on 127.0.0.1:PORT answers PING with PONG. An open
 # port is not enough: redis accepts connections while it still loads, and answers -LOADING.
@@ -323,4 +321,200 @@ EOF
     # process tests keep the TCP URL with its password.
     add_test_url "postgresql://tooz@/tooz?host=$socket_dir&port=$port&lock_keys=bigint"
     log "postgres: $("$bin/postgres" --version | awk '{ print $3 }') at $TOOZ_TEST_POSTGRES_URL and $socket_dir${os_user:+ (running as $os_user)}"
+}
+
+# mysql_bin_dir: prints the directory of mariadbd (Debian: /usr/sbin), or TOOZ_MYSQL_BIN when set
+# (a directory that holds mariadbd and mariadb-install-db, as TOOZ_TEST_MYSQL_BIN below). Fails
+# when mariadbd, mariadb-install-db or the mariadb client cannot be found.
+mysql_bin_dir() {
+    local dir=${TOOZ_MYSQL_BIN:-}
+    if [[ -n $dir ]]; then
+        [[ -x $dir/mariadbd && -x $dir/mariadb-install-db ]] || return 1
+    else
+        dir=/usr/sbin
+        [[ -x $dir/mariadbd ]] || dir=$(dirname "$(command -v mariadbd 2>/dev/null || echo /nonexistent/mariadbd)")
+        [[ -x $dir/mariadbd ]] && command -v mariadb-install-db >/dev/null 2>&1 || return 1
+    fi
+    command -v mariadb >/dev/null 2>&1 || [[ -x $dir/mariadb ]] || return 1
+    echo "$dir"
+}
+
+# mysql_program BIN NAME: the path of NAME (mariadb-install-db, mariadb, mariadb-admin): BIN's own
+# when BIN has it, else the one on PATH.
+mysql_program() {
+    if [[ -x $1/$2 ]]; then echo "$1/$2"; else command -v "$2"; fi
+}
+
+# mysql_make_tls DIR: a throwaway CA (DIR/ca.crt, ca.key) and a server certificate for 127.0.0.1
+# and localhost signed by it (DIR/server.crt, server.key), EC P-256, valid for 7 days, made with
+# openssl; the server's key is readable by its owner only.
+mysql_make_tls() {
+    local dir=$1
+    command -v openssl >/dev/null 2>&1 || ensure_debian_packages openssl || return 1
+    # One && chain: `set -e` does not hold on the left of ||.
+    (
+        cd "$dir" && umask 077 \
+            && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt \
+                -days 7 -subj "/CN=swift-tooz test MariaDB CA" \
+                -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr \
+                -subj "/CN=localhost" \
+            && printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+                "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >server.ext \
+            && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 7 \
+                -extfile server.ext \
+            && openssl verify -CAfile ca.crt server.crt \
+            && chmod 644 ca.crt server.crt
+    ) >"$dir/openssl.log" 2>&1 || {
+        warn "mysql: making the TLS certificates failed: $(tail -n 3 "$dir/openssl.log" | tr '\n' ' ')"
+        return 1
+    }
+}
+
+# mysql_admin_user: the MariaDB account that the current OS user reaches over the unix socket
+# without a password (mariadb-install-db's unix_socket account, named after the OS user).
+mysql_admin_user() {
+    id -un
+}
+
+# mysql_answers CLIENT SOCKET: whether the server answers a query over its unix socket, as the
+# unix_socket admin account (which exists from the start).
+mysql_answers() {
+    [[ $(timeout 5 "$1" --no-defaults --skip-ssl --protocol=socket --socket="$2" -u "$(mysql_admin_user)" -N -B \
+        -e 'SELECT 1' 2>/dev/null) == 1 ]]
+}
+
+# mysql_server_args DATA_DIR PORT SOCKET RUN_DIR: mariadbd's options, one a line, for a throwaway
+# server: loopback only, no option files (--no-defaults), a small footprint, room for the
+# connections that held locks pin, and what Debian's own configuration sets (utf8mb4). Shared
+# with scripts/torture-servers and scripts/bench/compare.
+#   innodb_flush_log_at_trx_commit stays at its durable default (1: the redo log is written and
+#   fsynced at each commit): on this machine's disk 200 single-row commits took 0.13 s with it and
+#   0.08 s with 2, too little to matter for the tests, and what a production server does.
+#   max_connections=1000: each held lock pins a session (GET_LOCK belongs to its connection), a
+#   coordinator keeps a few more, Python tooz connects per acquisition, and the suite runs its
+#   cases side by side (as for postgres, where 200 ran out).
+#   max_connect_errors at its maximum: tests that cut connections mid-handshake must not get
+#   127.0.0.1 blocked ("Host is blocked because of many connection errors").
+mysql_server_args() {
+    local data=$1 port=$2 socket=$3 run=$4
+    printf '%s\n' --no-defaults "--datadir=$data" --bind-address=127.0.0.1 "--port=$port" "--socket=$socket" \
+        "--pid-file=$run/mariadbd.pid" "--tmpdir=$run" --skip-name-resolve --skip-log-bin \
+        --skip-performance-schema --innodb-buffer-pool-size=64M --innodb-log-file-size=16M \
+        --innodb-flush-log-at-trx-commit=1 --max-connections=1000 --max-connect-errors=4294967295 \
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci
+    # mariadbd refuses to run as root unless told to.
+    [[ $(id -u) -ne 0 ]] || echo --user=root
+}
+
+# mysql_install_db BIN DATA_DIR LOG: mariadb-install-db into DATA_DIR (system tables, no test
+# database), with the unix_socket admin account for the current OS user, and the tests' user and
+# databases (mysql_setup_sql, run by the bootstrap: the server starts with them). Fails with its log.
+mysql_install_db() {
+    local bin=$1 data=$2 log=$3 user=() setup
+    [[ $(id -u) -ne 0 ]] || user=(--user=root)
+    setup="$(dirname "$data")/tooz-setup.sql"
+    mysql_setup_sql >"$setup" || return 1
+    "$(mysql_program "$bin" mariadb-install-db)" --no-defaults "--datadir=$data" "${user[@]}" \
+        --auth-root-authentication-method=socket "--auth-root-socket-user=$(mysql_admin_user)" \
+        --skip-test-db --skip-name-resolve --extra-file="$setup" \
+        --innodb-log-file-size=16M --innodb-buffer-pool-size=64M >"$log" 2>&1 || {
+        warn "mysql: mariadb-install-db failed; its errors:"
+        grep -m 10 -E 'ERROR|error' "$log" >&2 || tail -n 20 "$log" >&2
+        return 1
+    }
+}
+
+# mysql_setup_sql: the statements that make the tests' databases and user (the same as
+# Tests/ToozServerTestSupport/MySQLTestServer.swift's).
+mysql_setup_sql() {
+    # The bootstrap runs without grant tables, where CREATE USER and GRANT are refused: FLUSH
+    # PRIVILEGES loads them first.
+    cat <<'SQL'
+FLUSH PRIVILEGES;
+CREATE DATABASE IF NOT EXISTS tooz;
+CREATE DATABASE IF NOT EXISTS tooz_other;
+CREATE USER IF NOT EXISTS 'tooz'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('tooz-secret');
+CREATE USER IF NOT EXISTS 'tooz'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('tooz-secret');
+GRANT ALL PRIVILEGES ON *.* TO 'tooz'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO 'tooz'@'localhost' WITH GRANT OPTION;
+SQL
+}
+
+# start_mysql: a throwaway MariaDB (mariadb-install-db into this run's temp dir), run in the
+# foreground (mariadbd itself, never mysqld_safe or a service, so that the pid we record is the
+# server's) on 127.0.0.1 and on a unix socket in its directory, with TLS (a throwaway CA and a
+# server certificate for 127.0.0.1 and localhost). Databases `tooz` and `tooz_other`; the user
+# `tooz`@`127.0.0.1` and `tooz`@`localhost` (the socket), password `tooz-secret`
+# (mysql_native_password), with ALL PRIVILEGES on *.* (the backend kills its own sessions and
+# makes its tables). The admin account is the current OS user's unix_socket one (root under
+# root). SIGTERM is a normal shutdown that ends the client sessions, so stop_servers needs no
+# extra step. Exports
+#   TOOZ_TEST_MYSQL_URL     mysql://tooz:tooz-secret@127.0.0.1:PORT/tooz (also added to
+#                           TOOZ_TEST_URLS);
+#   TOOZ_TEST_MYSQL_SOCKET  the server's unix socket;
+#   TOOZ_TEST_MYSQL_CA      the CA certificate (PEM) that signed the server's certificate;
+#   TOOZ_TEST_MYSQL_BIN     a directory with mariadbd, mariadb-install-db, mariadb, mariadb-admin
+#                           (links to the installed programs), for tests that start their own.
+start_mysql() {
+    local bin
+    # mariadb-server-core and mariadb-client are the programs of Debian's mariadb-server without
+    # its system service: installing mariadb-server itself starts a MariaDB of the system's
+    # (mysqld_safe on port 3306) where there is no systemd, which nothing here would stop.
+    # mariadb-client brings mariadb-admin and mariadb-slap (scripts/bench/compare's probe).
+    ensure_debian_packages mariadb-server-core mariadb-client || return 1
+    bin=$(mysql_bin_dir) || {
+        warn "mysql: no mariadbd, mariadb-install-db and mariadb (packages mariadb-server-core, mariadb-client)"
+        return 1
+    }
+    local port dir socket client links name
+    port=$(free_port) || return 1
+    dir=$(new_data_dir mysql) || return 1
+    socket="$dir/mysqld.sock"
+    # sockaddr_un holds 108 bytes with the NUL; mariadbd refuses a longer socket path.
+    if ((${#socket} > 107)); then
+        warn "mysql: the socket path $socket is longer than 107 bytes; set TMPDIR to a shorter directory"
+        return 1
+    fi
+    client=$(mysql_program "$bin" mariadb) || return 1
+    # One directory for the programs, whichever of /usr/sbin and /usr/bin each is in.
+    links="$dir/bin"
+    mkdir -p "$links" || return 1
+    for name in mariadbd mariadb-install-db mariadb mariadb-admin mariadb-slap; do
+        local program
+        program=$(mysql_program "$bin" "$name") || continue
+        ln -sf "$program" "$links/$name" || return 1
+    done
+    mysql_make_tls "$dir" || return 1
+    mysql_install_db "$bin" "$dir/data" "$dir/install.log" || return 1
+    local args=()
+    mapfile -t args < <(mysql_server_args "$dir/data" "$port" "$socket" "$dir")
+    start_server mysql "$dir/server.log" "$bin/mariadbd" "${args[@]}" "--log-error=$dir/error.log" \
+        "--ssl-ca=$dir/ca.crt" "--ssl-cert=$dir/server.crt" "--ssl-key=$dir/server.key" || return 1
+    if ! wait_until mysql 60 mysql_answers "$client" "$socket"; then
+        tail -n 20 "$dir/error.log" >&2 2>/dev/null || true
+        return 1
+    fi
+    local url="mysql://tooz:tooz-secret@127.0.0.1:$port/tooz"
+    # The path the tests take: TCP, the tooz user, its password (in plain text: Debian's client
+    # turns TLS on by itself when the server offers it); and TLS, verified against our CA.
+    [[ $("$client" --no-defaults --skip-ssl -h 127.0.0.1 -P "$port" -u tooz -ptooz-secret -N -B tooz \
+        -e 'SELECT 1' 2>>"$dir/client.log") == 1 ]] || {
+        warn "mysql: cannot log in as tooz over TCP at 127.0.0.1:$port: $(tail -n 3 "$dir/client.log" | tr '\n' ' ')"
+        return 1
+    }
+    local cipher
+    cipher=$("$client" --no-defaults -h 127.0.0.1 -P "$port" -u tooz -ptooz-secret -N -B tooz \
+        --ssl --ssl-ca="$dir/ca.crt" --ssl-verify-server-cert \
+        -e "SHOW SESSION STATUS LIKE 'Ssl_version'" 2>>"$dir/client.log" | awk '{ print $2 }')
+    [[ -n $cipher ]] || {
+        warn "mysql: no TLS session with the tooz user at 127.0.0.1:$port: $(tail -n 3 "$dir/client.log" | tr '\n' ' ')"
+        return 1
+    }
+    export TOOZ_TEST_MYSQL_URL="$url"
+    export TOOZ_TEST_MYSQL_SOCKET="$socket"
+    export TOOZ_TEST_MYSQL_CA="$dir/ca.crt"
+    export TOOZ_TEST_MYSQL_BIN="$links"
+    add_test_url "$url"
+    log "mysql: MariaDB $("$bin/mariadbd" --version | awk '{ sub(/-.*/, "", $3); print $3 }') at $url and $socket ($cipher with $TOOZ_TEST_MYSQL_CA)"
 }

@@ -10,9 +10,11 @@ TOOZ_VERSION=9.1.0
 # etcd3+http:// (tooz's `etcd3gw` extra asks for etcd3gw>=2.3.0; 2.7.0 is the version the
 # reference was checked with), psycopg2-binary for postgresql:// (tooz's `postgresql` extra asks
 # for psycopg2>=2.5; psycopg2-binary is the same module with libpq inside the wheel, so nothing
-# needs compiling; 2.9.10 is the version the reference was checked with), msgpack, and fasteners
-# for the file:// driver's locks (a dependency of tooz, named so that a broken resolver shows here).
-TOOZ_PIP_PACKAGES=("tooz==$TOOZ_VERSION" "sysv_ipc==1.2.0" "redis==8.1.0" "kazoo==2.11.0" "pymemcache==4.0.0" "etcd3gw==2.7.0" "psycopg2-binary==2.9.10" msgpack fasteners)
+# needs compiling; 2.9.10 is the version the reference was checked with), PyMySQL for mysql://
+# (tooz's `mysql` extra asks for PyMySQL>=0.6.2; pure Python, 1.1.2 of the 1.1 series), msgpack, and
+# fasteners for the file:// driver's locks (a dependency of tooz, named so that a broken resolver
+# shows here). A venv made before one of these was added gets it (upgrade_venv).
+TOOZ_PIP_PACKAGES=("tooz==$TOOZ_VERSION" "sysv_ipc==1.2.0" "redis==8.1.0" "kazoo==2.11.0" "pymemcache==4.0.0" "etcd3gw==2.7.0" "psycopg2-binary==2.9.10" "PyMySQL==1.1.2" msgpack fasteners)
 TOOZ_VENV_STATUS="not prepared"
 
 # Succeeds when the venv at $1 imports everything at the right tooz version.
@@ -26,6 +28,7 @@ import kazoo, tooz.drivers.zookeeper
 import pymemcache, tooz.drivers.memcached
 import etcd3gw, tooz.drivers.etcd3gw
 import psycopg2, tooz.drivers.pgsql
+import pymysql, tooz.drivers.mysql
 assert metadata.version("tooz") == sys.argv[1], metadata.version("tooz")
 PY
 }

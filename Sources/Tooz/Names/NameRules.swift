@@ -5,6 +5,9 @@
 public struct NameRules: Sendable, Hashable {
     /// The longest name, in UTF-8 bytes.
     public var maximumLength: Int
+    /// A shorter limit for one kind of name, in UTF-8 bytes: MySQL's lock names, for example,
+    /// are limited where its group rows are not.
+    public var maximumLengthByKind: [Kind: Int]
     /// Characters the backend cannot store in a name. A name is refused when one of its
     /// characters is in the set, or one of its Unicode scalars is: a space followed by a
     /// combining mark is one `Character`, but still holds the space.
@@ -20,9 +23,10 @@ public struct NameRules: Sendable, Hashable {
 
     public init(
         maximumLength: Int = 1024, forbiddenCharacters: Set<Character> = ["\0"], asciiOnly: Bool = false,
-        reserved: [Kind: Set<String>] = [:], reservedPrefixes: [Kind: [String]] = [:]
+        reserved: [Kind: Set<String>] = [:], reservedPrefixes: [Kind: [String]] = [:], maximumLengthByKind: [Kind: Int] = [:]
     ) {
         self.maximumLength = maximumLength
+        self.maximumLengthByKind = maximumLengthByKind
         self.forbiddenCharacters = forbiddenCharacters.union(["\0"])
         self.asciiOnly = asciiOnly
         self.reserved = reserved
@@ -42,10 +46,11 @@ public struct NameRules: Sendable, Hashable {
             throw ToozError(.invalidArgument, "a \(kind.rawValue) must not be empty")
         }
         let length = name.utf8.count
-        if length > maximumLength {
+        let limit = min(maximumLength, maximumLengthByKind[kind] ?? maximumLength)
+        if length > limit {
             throw ToozError(
                 .invalidArgument,
-                "\(kind.rawValue) is \(length) bytes long; this backend accepts at most \(maximumLength)"
+                "\(kind.rawValue) is \(length) bytes long; this backend accepts at most \(limit)"
             )
         }
         if asciiOnly, !name.unicodeScalars.allSatisfy(\.isASCII) {

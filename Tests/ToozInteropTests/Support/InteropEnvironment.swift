@@ -152,6 +152,28 @@ enum InteropEnvironment {
         return base + (base.contains("?") ? "&" : "?") + options
     }
 
+    /// The MariaDB server the MySQL interop tests share, from `TOOZ_TEST_MYSQL_URL`
+    /// (`mysql://tooz:tooz-secret@127.0.0.1:PORT/tooz`, which scripts/test exports after
+    /// starting a throwaway server on loopback).
+    static let mysqlURL: String? = variables["TOOZ_TEST_MYSQL_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Run the MySQL interop tests when there is a server, and always under CI (where its
+    /// absence is a failure).
+    static let shouldRunMySQL: Bool = mysqlURL != nil || isCI
+
+    /// The MySQL URL with `options` appended, or a failure that explains how to get a server
+    /// (reached only under CI).
+    static func requireMySQLURL(_ options: String = "") throws -> String {
+        guard let base = mysqlURL else {
+            throw InteropSetupError(
+                "TOOZ_TEST_MYSQL_URL is not set: run scripts/test, which starts a MariaDB server on loopback and exports its URL. CI=true, so the MySQL interop tests fail instead of being skipped; scripts/test's output says why MariaDB did not start."
+            )
+        }
+        guard base.hasPrefix("mysql://") else { throw InteropSetupError("TOOZ_TEST_MYSQL_URL=\(base) is not a mysql:// URL") }
+        if options.isEmpty { return base }
+        return base + (base.contains("?") ? "&" : "?") + options
+    }
+
     /// `url` for a Swift coordinator: tooz's `timeout` is also how long the server may take to
     /// grant the session, which a loaded machine can exceed at tooz's default 10 s; so `timeout`
     /// is generous, and `membership_timeout` keeps the session at those 10 s. Python tooz keeps
@@ -256,6 +278,17 @@ extension Trait where Self == ConditionTrait {
         .enabled(
             if: InteropEnvironment.shouldRunPostgres,
             "TOOZ_TEST_POSTGRES_URL is not set: run scripts/test, which starts a PostgreSQL server on loopback and exports its URL"
+        )
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Skips the test, with the reason, when `TOOZ_TEST_MYSQL_URL` is not set and `CI=true`
+    /// is not either; under CI the test runs and fails on the missing server.
+    static var requiresMySQLServer: Self {
+        .enabled(
+            if: InteropEnvironment.shouldRunMySQL,
+            "TOOZ_TEST_MYSQL_URL is not set: run scripts/test, which starts a MariaDB server on loopback and exports its URL"
         )
     }
 }

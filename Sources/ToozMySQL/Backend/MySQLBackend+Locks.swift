@@ -1,0 +1,184 @@
+import Tooz
+
+extension MySQLBackend {
+    /// The user lock `key` stands for: a named lock's raw name bytes, as Python tooz sends them,
+    /// or the digest of a group's leadership.
+    func lockName(_ key: LockKey) -> [UInt8] {
+        switch key {
+        case .lock(let name): Array(name.rawValue.utf8)
+        case .leadership(let group):
+            Array(MySQLSchema.leadershipLock(database: configuration.connection.database ?? "", group: group.rawValue).utf8)
+        }
+    }
+
+    /// One attempt, on a lock connection of its own: `GET_LOCK(name, 0)` and the fencing token
+    /// in one round trip.
+    public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
+        let clock = self.clock
+        return try await acquire(AcquireRequest(key: key, owner: owner, ttl: ttl, deadline: clock.now(), clock: clock, pollInterval: .seconds(1)))
+    }
+
+    /// Takes the lock, waiting on the server: `GET_LOCK` with the time left before the deadline
+    /// as its timeout (a year without one), so the server hands the lock over the moment it is
+    /// free. A cancelled wait closes its connection, which ends the wait on the server. A
+    /// connection reused from the pool that turns out to be dead (the server ended it as idle)
+    /// is replaced once.
+    public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
+        var reuse = true
+        while true {
+            do {
+                return try await attempt(request, reuse: reuse)
+            } catch is StaleConnection {
+                reuse = false
+            } catch is LostBeforeProven {
+                reuse = false
+                if request.hasExpired(at: request.clock.now()) { return nil }
+            }
+        }
+    }
+
+    /// A pooled connection was found dead by the attempt's first statement.
+    private struct StaleConnection: Error {}
+    /// A wait was granted, but the lock was gone by the time we could prove it held.
+    private struct LostBeforeProven: Error {}
+
+    private func attempt(_ request: AcquireRequest, reuse: Bool) async throws -> LockGrant? {
+        let lock = lockName(request.key)
+        let (lockConnection, reused) = try await checkoutLockConnection(member: request.owner.member, reuse: reuse)
+        let connection = lockConnection.connection
+        var outcome = CheckinOutcome.returnToPool
+        defer {
+            switch outcome {
+            case .returnToPool: checkin(lockConnection)
+            case .keep: break
+            case .close: connection.closeNow()
+            }
+        }
+        do {
+            let idleSeconds = MySQLLiteral.wholeSecondsUp(request.ttl)
+            let setIdleLimit = lockConnection.idleLimitStatement(idleSeconds)
+            let sentAt = request.clock.now()
+            let left = request.deadline.map { $0 - sentAt }
+            let waited = left.map { $0 > .zero } ?? true
+            let wait = waited ? MySQLLiteral.seconds(left ?? .seconds(MySQLLiteral.longestSeconds)) : "0"
+            let sql = [setIdleLimit, schema.acquire(lock, wait: wait)].compactMap { $0 }.joined(separator: "; ")
+            let results = try await connection.query(
+                sql, timeout: statementTimeout + (waited ? (left ?? .seconds(MySQLLiteral.longestSeconds)) : .zero),
+                doing: waited ? "wait for the \(request.key)" : "acquire the \(request.key)"
+            )
+            if setIdleLimit != nil { lockConnection.idleLimitSet(idleSeconds) }
+            guard let row = Self.resultSets(results).last?.rows.first else {
+                throw ToozError(.backendError, "MySQL answered no row for an acquisition of the \(request.key)")
+            }
+            switch try row.int64(0, "GET_LOCK's answer") {
+            case 1: break
+            case 0: return nil
+            default:
+                throw ToozError(.backendError, "MySQL's GET_LOCK failed on the \(request.key) (it answered NULL: the session was killed or ran out of memory)")
+            }
+            guard let fence = try row.int64(1, "the fencing token"), fence > 0 else {
+                throw ToozError(.backendError, "MySQL granted the \(request.key) without a fencing token")
+            }
+            // The server's idle timer (the lease) starts once it has answered. For a try, that
+            // is after `sentAt`. A wait's answer may have sat unread for longer than the TTL (a
+            // starved client), and the lock been handed on meanwhile; so a wait is proved held
+            // by one more statement, sent now.
+            var validFrom = sentAt
+            if waited {
+                validFrom = request.clock.now()
+                let held: Bool
+                do {
+                    let proof = try await connection.query(
+                        MySQLSchema.holds(lock), timeout: statementTimeout, doing: "check the \(request.key) just granted"
+                    )
+                    held = try Self.firstInteger(proof, "whether the lock is held") == 1
+                } catch let error as ToozError where error.code == .connectionFailed {
+                    held = false
+                }
+                guard held else { throw LostBeforeProven() }
+            }
+            lockConnection.held(by: request.owner.token)
+            outcome = .keep
+            return LockGrant(
+                owner: request.owner, fencingToken: FencingToken(UInt64(fence), strength: .durable),
+                handle: MySQLLockHandle(connection: lockConnection, lock: lock), ttl: request.ttl, validFrom: validFrom
+            )
+        } catch {
+            // A failed statement may still have taken the lock (a user lock outlives a failed
+            // statement): only a closed connection is sure to hold nothing.
+            outcome = .close
+            if error is LostBeforeProven { throw error }
+            if reused, let failure = error as? ToozError, failure.code == .connectionFailed { throw StaleConnection() }
+            throw error
+        }
+    }
+
+    private enum CheckinOutcome {
+        case returnToPool
+        case keep
+        case close
+    }
+
+    /// Whether our connection still holds the lock; also restarts the server's idle timer,
+    /// which is what extends the lease.
+    public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
+        guard let handle = grant.handle(as: MySQLLockHandle.self), !handle.connection.isClosed else { return false }
+        let idleSeconds = MySQLLiteral.wholeSecondsUp(ttl)
+        let setIdleLimit = handle.connection.idleLimitStatement(idleSeconds)
+        let sql = [setIdleLimit, MySQLSchema.holds(handle.lock)].compactMap { $0 }.joined(separator: "; ")
+        do {
+            let results = try await handle.connection.connection.query(sql, timeout: statementTimeout, doing: "refresh the \(key)")
+            if setIdleLimit != nil { handle.connection.idleLimitSet(idleSeconds) }
+            return try Self.firstInteger(results, "whether the lock is held") == 1
+        } catch let error as ToozError where error.code == .connectionFailed {
+            // The session is gone, and its locks with it.
+            return false
+        }
+    }
+
+    /// `RELEASE_LOCK` on the lock's own connection, which then goes back to the pool.
+    public func release(_ key: LockKey, grant: LockGrant) async throws -> Bool {
+        guard let handle = grant.handle(as: MySQLLockHandle.self) else { return false }
+        let lockConnection = handle.connection
+        guard !lockConnection.isClosed else { return false }
+        lockConnection.released()
+        let released: Bool
+        do {
+            let results = try await lockConnection.connection.query(
+                MySQLSchema.release(handle.lock), timeout: statementTimeout, doing: "release the \(key)"
+            )
+            released = try Self.firstInteger(results, "whether the lock was released") == 1
+        } catch let error as ToozError where error.code == .connectionFailed {
+            return false
+        } catch {
+            lockConnection.connection.closeNow()
+            throw error
+        }
+        if released { checkin(lockConnection) } else { lockConnection.connection.closeNow() }
+        return released
+    }
+
+    /// The member whose lock connection holds the lock; `nil` when it is free or held by a
+    /// session that is not ours (Python tooz's).
+    public func holder(of key: LockKey) async throws -> MemberID? {
+        let results = try await run(schema.holder(lockName(key)), doing: "read the holder of the \(key)")
+        return try Self.resultSets(results).last?.rows.first.map { row throws(ToozError) in MemberID(try Self.text(row, 0, "a member id")) }
+    }
+
+    /// Ends the session holding the lock (`KILL CONNECTION`), which frees it. Needs the
+    /// holder's user or the `CONNECTION ADMIN`/`SUPER` privilege.
+    public func breakLock(_ key: LockKey) async throws -> Bool {
+        let results = try await run(MySQLSchema.holderConnection(lockName(key)), doing: "find the holder of the \(key)")
+        guard let id = try Self.firstInteger(results, "the holder's connection id") else { return false }
+        do {
+            _ = try await run("KILL CONNECTION \(id)", doing: "break the \(key)")
+            return true
+        } catch let error as ToozError where MySQLServerError.of(error)?.code == Self.unknownThread {
+            // It ended by itself meanwhile.
+            return false
+        }
+    }
+
+    /// ER_NO_SUCH_THREAD: `KILL` of a connection that is gone.
+    static let unknownThread: UInt16 = 1094
+}
