@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import ToozBackends
 import ToozTestKit
@@ -205,42 +204,26 @@ struct MySQLInteropTests {
 /// A PyMySQL client in a child process (the interop venv's Python) that reads which connection
 /// holds a user lock (`IS_USED_LOCK` of the name's raw bytes) and who waits for one (the process
 /// list), so that what the server holds is checked independently of both tooz implementations.
-/// It speaks the Python peer's line protocol (``PeerConnection``).
+/// It runs as a ``PeerProbe``.
 final class MySQLProbe: Sendable {
-    private let connection: PeerConnection
-    private let nextID = Mutex(1)
+    private let probe: PeerProbe
 
-    private init(connection: PeerConnection) {
-        self.connection = connection
+    private init(probe: PeerProbe) {
+        self.probe = probe
     }
 
+    /// Starts a probe connected to the server and database of `url`, runs `body`, and always
+    /// ends the probe.
     static func with<Result: Sendable>(
         url: String, in directory: TemporaryDirectory, _ body: (MySQLProbe) async throws -> Result
     ) async throws -> Result {
-        let python = try InteropEnvironment.requirePython()
-        let script = "\(directory.path)/mysql_probe.py"
-        guard FileManager.default.createFile(atPath: script, contents: Data(Self.script.utf8)) else {
-            throw InteropSetupError("cannot write \(script)")
-        }
         let parsed = try BackendURL(url)
-        let connection = try PeerConnection(name: "mysql-probe", python: python, script: script, logPath: "\(directory.path)/mysql-probe.log")
-        let probe = MySQLProbe(connection: connection)
-        do {
-            _ = try await connection.answer(op: "hello", id: 0, timeout: .seconds(60))
-            try await probe.call(
-                "connect",
-                [
-                    "host": .string(parsed.host ?? "127.0.0.1"), "port": .number(Double(parsed.port ?? 3306)),
-                    "user": .string(parsed.user ?? ""), "password": .string(parsed.password ?? ""),
-                    "db": .string(String(parsed.path.dropFirst())),
-                ]
-            )
-            let result = try await body(probe)
-            await connection.terminate()
-            return result
-        } catch {
-            await connection.terminate()
-            throw error
+        let arguments: [String: JSONValue] = [
+            "host": .string(parsed.host ?? "127.0.0.1"), "port": .number(Double(parsed.port ?? 3306)),
+            "user": .string(parsed.user ?? ""), "password": .string(parsed.password ?? ""), "db": .string(String(parsed.path.dropFirst())),
+        ]
+        return try await PeerProbe.with(name: "mysql_probe", script: Self.script, in: directory, connect: arguments) { probe in
+            try await body(MySQLProbe(probe: probe))
         }
     }
 
@@ -266,17 +249,8 @@ final class MySQLProbe: Sendable {
         return alive
     }
 
-    @discardableResult
     private func call(_ op: String, _ arguments: [String: JSONValue] = [:]) async throws -> JSONValue {
-        let id = nextID.withLock { next -> Int in
-            defer { next += 1 }
-            return next
-        }
-        var request = arguments
-        request["id"] = .number(Double(id))
-        request["op"] = .string(op)
-        try connection.send(JSONEncoder().encode(JSONValue.object(request)) + Data("\n".utf8), op: op)
-        return try await connection.answer(op: op, id: id, timeout: .seconds(30))
+        try await probe.call(op, arguments)
     }
 
     private static let script = #"""

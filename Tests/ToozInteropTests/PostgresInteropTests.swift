@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import ToozBackends
 import ToozTestKit
@@ -319,8 +318,7 @@ struct PostgresInteropTests {
 
 /// A psycopg2 client in a child process (the interop venv's Python) that reads `pg_locks` and
 /// computes tooz's keys with hashlib, so that what the server holds is checked independently of
-/// both tooz implementations. It speaks the Python peer's line protocol (``PeerConnection``) and
-/// exits when its input closes, when this process goes away, or after its time limit.
+/// both tooz implementations. It runs as a ``PeerProbe``.
 final class PostgresProbe: Sendable {
     /// An advisory lock key as `pg_locks` shows it.
     struct AdvisoryKey: Sendable, Hashable, CustomStringConvertible {
@@ -337,11 +335,10 @@ final class PostgresProbe: Sendable {
         var description: String { "\(granted ? "held" : "waited for") by backend \(pid)" }
     }
 
-    private let connection: PeerConnection
-    private let nextID = Mutex(1)
+    private let probe: PeerProbe
 
-    private init(connection: PeerConnection) {
-        self.connection = connection
+    private init(probe: PeerProbe) {
+        self.probe = probe
     }
 
     /// Starts a probe connected to `url` (its query options, which libpq would refuse, dropped),
@@ -349,23 +346,9 @@ final class PostgresProbe: Sendable {
     static func with<Result: Sendable>(
         url: String, in directory: TemporaryDirectory, _ body: (PostgresProbe) async throws -> Result
     ) async throws -> Result {
-        let python = try InteropEnvironment.requirePython()
-        let script = "\(directory.path)/pg_probe.py"
-        guard FileManager.default.createFile(atPath: script, contents: Data(Self.script.utf8)) else {
-            throw InteropSetupError("cannot write \(script)")
-        }
-        let connection = try PeerConnection(name: "pg-probe", python: python, script: script, logPath: "\(directory.path)/pg-probe.log")
-        let probe = PostgresProbe(connection: connection)
-        do {
-            _ = try await connection.answer(op: "hello", id: 0, timeout: .seconds(60))
-            let dsn = String(url.prefix { $0 != "?" })
-            try await probe.call("connect", ["dsn": .string(dsn)])
-            let result = try await body(probe)
-            await connection.terminate()
-            return result
-        } catch {
-            await connection.terminate()
-            throw error
+        let dsn = String(url.prefix { $0 != "?" })
+        return try await PeerProbe.with(name: "pg_probe", script: Self.script, in: directory, connect: ["dsn": .string(dsn)]) { probe in
+            try await body(PostgresProbe(probe: probe))
         }
     }
 
@@ -409,17 +392,8 @@ final class PostgresProbe: Sendable {
         return AdvisoryKey(classid: classid, objid: objid, objsubid: objsubid)
     }
 
-    @discardableResult
     private func call(_ op: String, _ arguments: [String: JSONValue] = [:]) async throws -> JSONValue {
-        let id = nextID.withLock { next -> Int in
-            defer { next += 1 }
-            return next
-        }
-        var request = arguments
-        request["id"] = .number(Double(id))
-        request["op"] = .string(op)
-        try connection.send(JSONEncoder().encode(JSONValue.object(request)) + Data("\n".utf8), op: op)
-        return try await connection.answer(op: op, id: id, timeout: .seconds(30))
+        try await probe.call(op, arguments)
     }
 
     /// The probe's source, written next to the peer's log.

@@ -142,7 +142,7 @@ struct MySQLLiteralTests {
             schema.leave(hostile, member: hostile), schema.members(of: hostile, withCapabilities: true),
             schema.capabilities(of: hostile, in: hostile), schema.updateCapabilities([0x27], of: hostile, in: hostile),
             schema.heartbeat(member: hostile, sessionKey: 7, groups: [hostile]), schema.holder(Array(hostile.utf8)),
-            schema.acquire(Array(hostile.utf8), wait: "0"),
+            schema.tryAcquire(Array(hostile.utf8)), schema.waitAcquire(Array(hostile.utf8), wait: "1.000"),
         ] {
             #expect(!sql.contains("DROP"), "\(sql)")
         }
@@ -157,9 +157,12 @@ struct MySQLLiteralTests {
     }
 
     @Test func fencingComesFromASequenceOnMariaDBAndACounterRowOnMySQL() {
-        #expect(MySQLSchema(prefix: "t_", hasSequences: true).acquire([0x61], wait: "0").contains("NEXTVAL(t_fencing)"))
+        let mariaDB = MySQLSchema(prefix: "t_", hasSequences: true)
+        #expect(mariaDB.tryAcquire([0x61]) == "SELECT CASE GET_LOCK(X'61', 0) WHEN 1 THEN NEXTVAL(t_fencing) WHEN 0 THEN 0 END")
+        #expect(mariaDB.waitAcquire([0x61], wait: "2.500").contains("GET_LOCK(X'61', 2.500)"))
         let mysql = MySQLSchema(prefix: "t_", hasSequences: false)
-        #expect(mysql.acquire([0x61], wait: "0").contains("LAST_INSERT_ID(value + 1)"))
+        #expect(mysql.tryAcquire([0x61]).contains("LAST_INSERT_ID(value + 1)"))
+        #expect(mysql.waitAcquire([0x61], wait: "1.000").contains("LAST_INSERT_ID(value + 1)"))
         #expect(mysql.migration.contains("INSERT IGNORE INTO t_fencing"))
     }
 }

@@ -38,7 +38,7 @@ struct MySQLConnectionLiveTests {
         #expect(!connection.serverVersion.isEmpty)
         let results = try await connection.query(
             "SELECT 'héllo' AS s, NULL AS n, -42 AS i, 18446744073709551615 AS u, CONNECTION_ID() AS id",
-            timeout: .seconds(5),
+            timeout: .seconds(30),
             doing: "select"
         )
         let set = try #require(results.lastRows)
@@ -49,7 +49,7 @@ struct MySQLConnectionLiveTests {
         #expect(try row.int64(2, "i") == -42)
         #expect(throws: ToozError.self) { try row.int64(3, "u") }
         #expect(try row.int64(4, "id") == Int64(connection.connectionID))
-        try await connection.ping(timeout: .seconds(5))
+        try await connection.ping(timeout: .seconds(30))
         await connection.close()
         #expect(connection.isClosed)
     }
@@ -59,7 +59,7 @@ struct MySQLConnectionLiveTests {
         defer { connection.closeNow() }
         let results = try await connection.query(
             "SET @a = 5; SELECT @a + 1, 'x' UNION ALL SELECT 7, NULL; DO 1",
-            timeout: .seconds(5),
+            timeout: .seconds(30),
             doing: "run three statements"
         )
         #expect(results.count == 3)
@@ -73,13 +73,13 @@ struct MySQLConnectionLiveTests {
         let connection = try await Self.connect()
         defer { connection.closeNow() }
         await #expect {
-            _ = try await connection.query("DO 1; SELECT * FROM no_such_table_here", timeout: .seconds(5), doing: "read the missing table")
+            _ = try await connection.query("DO 1; SELECT * FROM no_such_table_here", timeout: .seconds(30), doing: "read the missing table")
         } throws: { error in
             guard let error = error as? ToozError, let server = MySQLServerError.of(error) else { return false }
             return error.code == .backendError && server.code == 1146 && server.sqlState == "42S02"
                 && error.message.hasPrefix("MySQL refused to read the missing table: ") && error.message.contains("(error 1146, SQLSTATE 42S02)")
         }
-        let results = try await connection.query("SELECT 1", timeout: .seconds(5), doing: "select")
+        let results = try await connection.query("SELECT 1", timeout: .seconds(30), doing: "select")
         #expect(results.rows.first?.string(0) == "1")
     }
 
@@ -116,7 +116,7 @@ struct MySQLConnectionLiveTests {
     @Test(.enabled(if: MySQLLive.socket != nil, "no unix socket given")) func connectsOverTheUnixSocket() async throws {
         let connection = try await Self.connect { $0.endpoint = .unixSocket(path: MySQLLive.socket ?? "") }
         defer { connection.closeNow() }
-        let results = try await connection.query("SELECT 1", timeout: .seconds(5), doing: "select")
+        let results = try await connection.query("SELECT 1", timeout: .seconds(30), doing: "select")
         #expect(results.rows.first?.string(0) == "1")
     }
 
@@ -166,9 +166,9 @@ struct MySQLConnectionLiveTests {
             second.closeNow()
         }
         let name = "tooz-test-\(UInt64.random(in: 0...UInt64.max))"
-        let taken = try await first.query("SELECT GET_LOCK('\(name)', 0)", timeout: .seconds(5), doing: "lock")
+        let taken = try await first.query("SELECT GET_LOCK('\(name)', 0)", timeout: .seconds(30), doing: "lock")
         #expect(try taken.rows.first?.int64(0, "GET_LOCK") == 1)
-        let refused = try await second.query("SELECT GET_LOCK('\(name)', 0)", timeout: .seconds(5), doing: "lock")
+        let refused = try await second.query("SELECT GET_LOCK('\(name)', 0)", timeout: .seconds(30), doing: "lock")
         #expect(try refused.rows.first?.int64(0, "GET_LOCK") == 0)
         await first.close()
         // The lock ends with its session: the second connection gets it once the server saw the close.
@@ -182,7 +182,7 @@ struct MySQLConnectionLiveTests {
                 $0.tls = MySQLTLSConfiguration(mode: .required, caFile: verify == .none ? nil : MySQLLive.caFile, verify: verify)
             }
             defer { connection.closeNow() }
-            let results = try await connection.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'", timeout: .seconds(5), doing: "read the cipher")
+            let results = try await connection.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'", timeout: .seconds(30), doing: "read the cipher")
             #expect(results.rows.first?.string(1)?.isEmpty == false, "\(verify)")
         }
     }

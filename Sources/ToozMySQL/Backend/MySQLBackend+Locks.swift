@@ -1,4 +1,5 @@
 import Tooz
+import ToozNIO
 
 extension MySQLBackend {
     /// The user lock `key` stands for: a named lock's raw name bytes, as Python tooz sends them,
@@ -12,7 +13,7 @@ extension MySQLBackend {
     }
 
     /// One attempt, on a lock connection of its own: `GET_LOCK(name, 0)` and the fencing token
-    /// in one round trip.
+    /// in one round trip (a multi-statement).
     public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
         let clock = self.clock
         return try await acquire(AcquireRequest(key: key, owner: owner, ttl: ttl, deadline: clock.now(), clock: clock, pollInterval: .seconds(1)))
@@ -20,27 +21,15 @@ extension MySQLBackend {
 
     /// Takes the lock, waiting on the server: `GET_LOCK` with the time left before the deadline
     /// as its timeout (a year without one), so the server hands the lock over the moment it is
-    /// free. A cancelled wait closes its connection, which ends the wait on the server. A
+    /// free. A free lock costs what a try costs: one round trip, the wait's `GET_LOCK` skipped,
+    /// and no proof statement. A cancelled wait closes its connection, which ends the wait on the server. A
     /// connection reused from the pool that turns out to be dead (the server ended it as idle)
     /// is replaced once.
     public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
-        var reuse = true
-        while true {
-            do {
-                return try await attempt(request, reuse: reuse)
-            } catch is StaleConnection {
-                reuse = false
-            } catch is LostBeforeProven {
-                reuse = false
-                if request.hasExpired(at: request.clock.now()) { return nil }
-            }
+        try await LockConnectionAttempt.retrying(hasExpired: { request.hasExpired(at: request.clock.now()) }) { reuse in
+            try await attempt(request, reuse: reuse)
         }
     }
-
-    /// A pooled connection was found dead by the attempt's first statement.
-    private struct StaleConnection: Error {}
-    /// A wait was granted, but the lock was gone by the time we could prove it held.
-    private struct LostBeforeProven: Error {}
 
     private func attempt(_ request: AcquireRequest, reuse: Bool) async throws -> LockGrant? {
         let lock = lockName(request.key)
@@ -55,36 +44,49 @@ extension MySQLBackend {
             }
         }
         do {
-            let idleSeconds = MySQLLiteral.wholeSecondsUp(request.ttl)
-            let setIdleLimit = lockConnection.idleLimitStatement(idleSeconds)
-            let sentAt = request.clock.now()
-            let left = request.deadline.map { $0 - sentAt }
-            let waited = left.map { $0 > .zero } ?? true
-            let wait = waited ? MySQLLiteral.seconds(left ?? .seconds(MySQLLiteral.longestSeconds)) : "0"
-            let sql = [setIdleLimit, schema.acquire(lock, wait: wait)].compactMap { $0 }.joined(separator: "; ")
-            let results = try await connection.query(
-                sql, timeout: statementTimeout + (waited ? (left ?? .seconds(MySQLLiteral.longestSeconds)) : .zero),
-                doing: waited ? "wait for the \(request.key)" : "acquire the \(request.key)"
+            let setIdleLimit = lockConnection.idleLimitStatement(request.ttl)
+            var sentAt = request.clock.now()
+            // First a try: a free lock costs one statement whether or not the caller may wait.
+            let tried = try await connection.query(
+                [setIdleLimit, schema.tryAcquire(lock)].compactMap { $0 }.joined(separator: "; "), timeout: statementTimeout,
+                doing: "acquire the \(request.key)"
             )
-            if setIdleLimit != nil { lockConnection.idleLimitSet(idleSeconds) }
-            guard let row = Self.resultSets(results).last?.rows.first else {
-                throw ToozError(.backendError, "MySQL answered no row for an acquisition of the \(request.key)")
+            if setIdleLimit != nil { lockConnection.leaseTTLSet(request.ttl) }
+            var waited = false
+            var fence = try Self.fencingToken(tried, request.key)
+            if fence == nil {
+                // Busy: wait in the server for what is left of the wait, if anything.
+                sentAt = request.clock.now()
+                let left = request.deadline.map { $0 - sentAt }
+                if let left, left <= .zero { return nil }
+                let wait = left ?? .seconds(MySQLLiteral.longestSeconds)
+                let results = try await connection.query(
+                    schema.waitAcquire(lock, wait: MySQLLiteral.seconds(wait)), timeout: statementTimeout + wait,
+                    doing: "wait for the \(request.key)"
+                )
+                guard let row = Self.resultSets(results).last?.rows.first else {
+                    throw ToozError(.backendError, "MySQL answered no row for a wait for the \(request.key)")
+                }
+                switch try row.int64(0, "GET_LOCK's answer") {
+                case 1: break
+                case 0: return nil
+                default: throw Self.getLockFailed(request.key)
+                }
+                guard let token = try row.int64(1, "the fencing token"), token > 0 else {
+                    throw ToozError(.backendError, "MySQL granted the \(request.key) without a fencing token")
+                }
+                fence = token
+                waited = true
             }
-            switch try row.int64(0, "GET_LOCK's answer") {
-            case 1: break
-            case 0: return nil
-            default:
-                throw ToozError(.backendError, "MySQL's GET_LOCK failed on the \(request.key) (it answered NULL: the session was killed or ran out of memory)")
-            }
-            guard let fence = try row.int64(1, "the fencing token"), fence > 0 else {
-                throw ToozError(.backendError, "MySQL granted the \(request.key) without a fencing token")
-            }
-            // The server's idle timer (the lease) starts once it has answered. For a try, that
-            // is after `sentAt`. A wait's answer may have sat unread for longer than the TTL (a
-            // starved client), and the lock been handed on meanwhile; so a wait is proved held
-            // by one more statement, sent now.
+            guard let fence else { return nil }
+            // The server's idle timer (the lease) starts once it has answered, which is after
+            // `sentAt` (the try's, or the wait's): counting the lease from `sentAt` is always
+            // safe. After a long wait that would leave little or nothing of the lease (and an
+            // answer may have sat unread for longer than the TTL, in a starved client, while the
+            // lock was handed on), so such a grant is proved held by one more statement and
+            // counted from that statement instead.
             var validFrom = sentAt
-            if waited {
+            if waited, request.clock.now() - sentAt >= request.ttl / 4 {
                 validFrom = request.clock.now()
                 let held: Bool
                 do {
@@ -95,7 +97,7 @@ extension MySQLBackend {
                 } catch let error as ToozError where error.code == .connectionFailed {
                     held = false
                 }
-                guard held else { throw LostBeforeProven() }
+                guard held else { throw LockConnectionAttempt.LostBeforeProven() }
             }
             lockConnection.held(by: request.owner.token)
             outcome = .keep
@@ -107,10 +109,23 @@ extension MySQLBackend {
             // A failed statement may still have taken the lock (a user lock outlives a failed
             // statement): only a closed connection is sure to hold nothing.
             outcome = .close
-            if error is LostBeforeProven { throw error }
-            if reused, let failure = error as? ToozError, failure.code == .connectionFailed { throw StaleConnection() }
+            if error is LockConnectionAttempt.LostBeforeProven { throw error }
+            if reused, let failure = error as? ToozError, failure.code == .connectionFailed { throw LockConnectionAttempt.StaleConnection() }
             throw error
         }
+    }
+
+    /// The token of a try's answer: nil when the lock is busy.
+    private static func fencingToken(_ results: [MySQLResult], _ key: LockKey) throws -> Int64? {
+        guard let row = resultSets(results).last?.rows.first else {
+            throw ToozError(.backendError, "MySQL answered no row for an acquisition of the \(key)")
+        }
+        guard let token = try row.int64(0, "the fencing token") else { throw getLockFailed(key) }
+        return token > 0 ? token : nil
+    }
+
+    private static func getLockFailed(_ key: LockKey) -> ToozError {
+        ToozError(.backendError, "MySQL's GET_LOCK failed on the \(key) (it answered NULL: the session was killed or ran out of memory)")
     }
 
     private enum CheckinOutcome {
@@ -123,12 +138,11 @@ extension MySQLBackend {
     /// which is what extends the lease.
     public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
         guard let handle = grant.handle(as: MySQLLockHandle.self), !handle.connection.isClosed else { return false }
-        let idleSeconds = MySQLLiteral.wholeSecondsUp(ttl)
-        let setIdleLimit = handle.connection.idleLimitStatement(idleSeconds)
+        let setIdleLimit = handle.connection.idleLimitStatement(ttl)
         let sql = [setIdleLimit, MySQLSchema.holds(handle.lock)].compactMap { $0 }.joined(separator: "; ")
         do {
             let results = try await handle.connection.connection.query(sql, timeout: statementTimeout, doing: "refresh the \(key)")
-            if setIdleLimit != nil { handle.connection.idleLimitSet(idleSeconds) }
+            if setIdleLimit != nil { handle.connection.leaseTTLSet(ttl) }
             return try Self.firstInteger(results, "whether the lock is held") == 1
         } catch let error as ToozError where error.code == .connectionFailed {
             // The session is gone, and its locks with it.

@@ -28,7 +28,9 @@ public final class MySQLBackend: CoordinationBackend {
     /// The liveness connection of our memberships, made on the first join.
     private let liveness: ReconnectingLink<MySQLLivenessSession>
     /// Lock connections: idle ones to reuse, and every open one (closed on disconnect).
-    private let lockConnections = Mutex<(idle: [MySQLLockConnection], all: [ObjectIdentifier: MySQLLockConnection])>(([], [:]))
+    private let lockConnections = LockConnectionPool<MySQLConnection>(
+        idleLimit: 1, isClosed: { $0.isClosed }, closeNow: { $0.closeNow() }
+    )
     private let context = Mutex<BackendContext?>(nil)
     /// Whether the server has sequences (MariaDB), learnt from its version when connecting.
     private let sequences = Atomic<Bool>(true)
@@ -36,10 +38,6 @@ public final class MySQLBackend: CoordinationBackend {
     private let disconnecting = Atomic<Bool>(false)
     public let info: BackendInfo
     public let taskExecutor: (any TaskExecutor)?
-
-    /// How many idle lock connections are kept for reuse: one serves a caller that takes one
-    /// lock after another; more would hold server threads that a busy server may need.
-    static let idleLockConnections = 1
 
     /// MySQL's limit on user lock names (MariaDB's is 192 bytes; the smaller one holds for both).
     package static let lockNameLimit = 64
@@ -102,11 +100,7 @@ public final class MySQLBackend: CoordinationBackend {
     /// Closes every connection: held locks and memberships end on the server at once.
     public func disconnect() async {
         disconnecting.store(true, ordering: .relaxed)
-        let (idle, all) = lockConnections.withLock { state in
-            defer { state = ([], [:]) }
-            return state
-        }
-        var connections = idle.map(\.connection) + all.values.map(\.connection)
+        var connections = lockConnections.removeAll()
         if let main = main.close() { connections.append(main) }
         if let session = liveness.close() { connections.append(session.connection) }
         for connection in connections { await connection.close() }
@@ -170,9 +164,7 @@ public final class MySQLBackend: CoordinationBackend {
     /// A connection for one lock: an idle one, or a new one holding a fresh session key
     /// registered under `member`.
     func checkoutLockConnection(member: MemberID, reuse: Bool) async throws -> (MySQLLockConnection, reused: Bool) {
-        while reuse, let idle = lockConnections.withLock({ $0.idle.popLast() }) {
-            if !idle.isClosed { return (idle, true) }
-        }
+        if reuse, let idle = lockConnections.takeIdle() { return (idle, true) }
         let connection = try await newConnection()
         let key = Self.newSessionKey()
         do {
@@ -188,35 +180,20 @@ public final class MySQLBackend: CoordinationBackend {
             throw error
         }
         let lockConnection = MySQLLockConnection(connection: connection, sessionKey: key)
-        let id = ObjectIdentifier(lockConnection)
-        lockConnections.withLock { $0.all[id] = lockConnection }
-        connection.closeFuture.whenComplete { [weak self] _ in
-            guard let self else { return }
-            self.lockConnections.withLock { state in
-                state.all[id] = nil
-                state.idle.removeAll { $0 === lockConnection }
-            }
-            if let token = lockConnection.released() {
-                self.context.withLock { $0 }?.report(.grantLost(ownerToken: token))
-            }
+        lockConnections.add(lockConnection, closeFuture: connection.closeFuture) { [weak self] token in
+            self?.context.withLock { $0 }?.report(.grantLost(ownerToken: token))
         }
         return (lockConnection, false)
     }
 
     /// Puts a connection that holds nothing back for reuse, or closes it.
     func checkin(_ lockConnection: MySQLLockConnection) {
-        guard !lockConnection.isClosed else { return }
-        let keep = lockConnections.withLock { state -> Bool in
-            guard state.idle.count < Self.idleLockConnections, state.all[ObjectIdentifier(lockConnection)] != nil else { return false }
-            state.idle.append(lockConnection)
-            return true
-        }
-        if !keep { lockConnection.connection.closeNow() }
+        lockConnections.checkin(lockConnection)
     }
 
     /// A random session key: the name of a connection's session lock.
-    static func newSessionKey() -> UInt64 {
-        UInt64.random(in: 1...UInt64(Int64.max))
+    static func newSessionKey() -> Int64 {
+        Int64.random(in: 1...Int64.max)
     }
 
     var clock: any ToozClock { context.withLock { $0?.clock } ?? ContinuousToozClock() }

@@ -36,7 +36,7 @@ package struct MySQLSchema: Sendable {
     // MARK: Names of user locks
 
     /// The user lock a liveness or lock connection holds for as long as it lives.
-    package static func sessionLock(_ key: UInt64) -> String { "tooz:session:\(key)" }
+    package static func sessionLock(_ key: Int64) -> String { "tooz:session:\(key)" }
 
     /// What every name of ours starts with; lock names that start so are refused.
     package static let reservedLockPrefix = "tooz:"
@@ -124,7 +124,7 @@ package struct MySQLSchema: Sendable {
     /// Two results: the insert (affected rows 1 when inserted, 2 when it took over the row of a
     /// dead session, 0 when a live member holds the id or the group is missing) and whether
     /// the group exists.
-    package func join(_ group: String, member: String, capabilities: [UInt8], sessionKey: UInt64) -> String {
+    package func join(_ group: String, member: String, capabilities: [UInt8], sessionKey: Int64) -> String {
         let name = MySQLLiteral.binary(group)
         let dead = "IS_USED_LOCK(CONCAT('tooz:session:', \(members).session_key)) IS NULL"
         return """
@@ -183,7 +183,7 @@ package struct MySQLSchema: Sendable {
 
     /// The groups, among `groupNames`, where the member's row is there on this session, in a
     /// group that exists.
-    package func heartbeat(member: String, sessionKey: UInt64, groups groupNames: [String]) -> String {
+    package func heartbeat(member: String, sessionKey: Int64, groups groupNames: [String]) -> String {
         let list = groupNames.map { MySQLLiteral.binary($0) }.joined(separator: ", ")
         return """
             SELECT m.group_name FROM \(members) m JOIN \(groups) g ON g.name = m.group_name
@@ -195,13 +195,13 @@ package struct MySQLSchema: Sendable {
 
     /// Starts a liveness connection: its idle limit (the membership TTL) and its session lock.
     /// Results: the `SET`, then one row, 1 when the session lock was taken.
-    package func startLivenessSession(key: UInt64, idleSeconds: Int64) -> String {
+    package func startLivenessSession(key: Int64, idleSeconds: Int64) -> String {
         "SET SESSION wait_timeout = \(idleSeconds); SELECT GET_LOCK(\(MySQLLiteral.binary(Self.sessionLock(key))), 0)"
     }
 
     /// Starts a lock connection: its session lock, and a row naming its member. Results: one
     /// row (1 when the session lock was taken), then the insert.
-    package func registerLockSession(key: UInt64, member: String) -> String {
+    package func registerLockSession(key: Int64, member: String) -> String {
         """
         SELECT GET_LOCK(\(MySQLLiteral.binary(Self.sessionLock(key))), 0);
         INSERT INTO \(sessions) (connection_id, session_key, member) VALUES (CONNECTION_ID(), \(key), \(MySQLLiteral.binary(member)))
@@ -214,10 +214,27 @@ package struct MySQLSchema: Sendable {
         "SET SESSION wait_timeout = \(seconds)"
     }
 
-    /// One attempt on `lock`, waiting on the server at most `wait` (`0.000` for none), and the
-    /// fencing token when it was taken. The last result is one row: `GET_LOCK`'s answer (1
-    /// taken, 0 timed out, NULL on error) and the token or NULL.
-    package func acquire(_ lock: [UInt8], wait: String) -> String {
+    /// One attempt on `lock`, not waiting. The last result is one row of one column: the fencing
+    /// token (> 0) when it was taken, 0 when it is busy, NULL when `GET_LOCK` failed. On MariaDB
+    /// one statement (`CASE` evaluates `GET_LOCK` once, and `NEXTVAL` only when it was taken):
+    /// measured, it costs the server a few microseconds over a bare `GET_LOCK`, where three
+    /// statements cost 25 µs more.
+    package func tryAcquire(_ lock: [UInt8]) -> String {
+        let name = MySQLLiteral.binary(lock)
+        if hasSequences {
+            return "SELECT CASE GET_LOCK(\(name), 0) WHEN 1 THEN NEXTVAL(\(fencing)) WHEN 0 THEN 0 END"
+        }
+        return """
+            SET @tooz_granted = GET_LOCK(\(name), 0);
+            UPDATE \(fencing) SET value = LAST_INSERT_ID(value + 1) WHERE id = 1 AND @tooz_granted = 1;
+            SELECT CASE @tooz_granted WHEN 1 THEN LAST_INSERT_ID() WHEN 0 THEN 0 END
+            """
+    }
+
+    /// A wait for `lock` in the server of at most `wait` seconds (as ``MySQLLiteral/seconds(_:)``
+    /// writes them), and the fencing token when it was taken. The last result is one row:
+    /// `GET_LOCK`'s answer (1 taken, 0 timed out, NULL on error) and the token or NULL.
+    package func waitAcquire(_ lock: [UInt8], wait: String) -> String {
         let take = "SET @tooz_granted = GET_LOCK(\(MySQLLiteral.binary(lock)), \(wait))"
         if hasSequences {
             return "\(take); SELECT @tooz_granted, IF(@tooz_granted = 1, NEXTVAL(\(fencing)), NULL)"

@@ -1,43 +1,17 @@
-import Synchronization
-import Tooz
+import ToozNIO
 
-/// A connection that holds at most one of our locks (or waits for one), and the session lock
-/// `tooz:session:<key>` it holds for as long as it lives, by which a holder is named.
-///
-/// One lock per connection: MySQL's user locks are re-entrant within a session, so a shared
-/// connection would let two of our tasks hold one lock.
-package final class MySQLLockConnection: Sendable {
-    package let connection: MySQLConnection
-    package let sessionKey: UInt64
-    /// The owner token of the lock held on it; reported lost if the connection closes first.
-    private let holder = Mutex<String?>(nil)
-    /// The `wait_timeout` set on the session, in seconds: the lease the server enforces.
-    private let idleLimit = Mutex<Int64?>(nil)
+/// A connection that holds at most one of our locks, and the session lock
+/// `tooz:session:<key>` by which a holder is named (``MySQLSchema/registerLockSession(key:member:)``).
+package typealias MySQLLockConnection = LockConnection<MySQLConnection>
 
-    package init(connection: MySQLConnection, sessionKey: UInt64) {
-        self.connection = connection
-        self.sessionKey = sessionKey
-    }
-
+extension LockConnection where Connection == MySQLConnection {
     package var isClosed: Bool { connection.isClosed }
 
-    package func held(by token: String) { holder.withLock { $0 = token } }
-
-    /// Forgets the holder; returns it.
-    @discardableResult
-    package func released() -> String? {
-        holder.withLock { token in
-            defer { token = nil }
-            return token
-        }
+    /// The `SET` of the session's `wait_timeout` (the lease the server enforces) to send first
+    /// when it is not `ttl` yet.
+    package func idleLimitStatement(_ ttl: Duration) -> String? {
+        needsLeaseTTL(ttl) ? MySQLSchema.setIdleLimit(MySQLLiteral.wholeSecondsUp(ttl)) : nil
     }
-
-    /// The `SET` to send first when the session's idle limit is not `seconds` yet.
-    package func idleLimitStatement(_ seconds: Int64) -> String? {
-        idleLimit.withLock { $0 == seconds ? nil : MySQLSchema.setIdleLimit(seconds) }
-    }
-
-    package func idleLimitSet(_ seconds: Int64) { idleLimit.withLock { $0 = seconds } }
 }
 
 /// The state of our lock held on a connection: what a ``LockGrant`` carries.
@@ -51,9 +25,9 @@ package struct MySQLLockHandle: Sendable {
 /// of `sessionKey`, which every member row of ours names.
 package final class MySQLLivenessSession: Sendable {
     package let connection: MySQLConnection
-    package let sessionKey: UInt64
+    package let sessionKey: Int64
 
-    package init(connection: MySQLConnection, sessionKey: UInt64) {
+    package init(connection: MySQLConnection, sessionKey: Int64) {
         self.connection = connection
         self.sessionKey = sessionKey
     }

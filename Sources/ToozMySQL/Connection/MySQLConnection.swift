@@ -133,8 +133,7 @@ package final class MySQLConnection: Sendable {
 
         let remaining = max(deadline - clock.now, .zero)
         let timer = channel.eventLoop.scheduleTask(in: TimeAmount(remaining)) {
-            login.finish(.failure(LoginExpired()))
-            channel.close(promise: nil)
+            if login.finish(.failure(LoginExpired())) { channel.close(promise: nil) }
         }
         defer { timer.cancel() }
         let handshake: MySQLHandshake
@@ -190,7 +189,7 @@ package final class MySQLConnection: Sendable {
     package func query(
         _ sql: String,
         timeout: Duration,
-        doing what: String,
+        doing what: @autoclosure () -> String,
         onCancel: MySQLCancelPolicy = .closeConnection
     ) async throws -> [MySQLResult] {
         try await self.run(.query(sql), timeout: timeout, doing: what, onCancel: onCancel)
@@ -201,7 +200,7 @@ package final class MySQLConnection: Sendable {
     ///
     /// - Throws: like ``query(_:timeout:doing:onCancel:)``.
     package func ping(timeout: Duration) async throws {
-        _ = try await self.run(.ping, timeout: timeout, doing: "ping the server", onCancel: .abandonStatement)
+        _ = try await self.run(.ping, timeout: timeout, doing: { "ping the server" }, onCancel: .abandonStatement)
     }
 
     /// Sends `COM_QUIT` and closes the connection, then waits until the channel is gone.
@@ -226,11 +225,12 @@ package final class MySQLConnection: Sendable {
     private func run(
         _ command: MySQLConnectionHandler.StateMachine.Command,
         timeout: Duration,
-        doing what: String,
+        // Only an error reads it: the text of a lock's key costs time on every statement.
+        doing what: () -> String,
         onCancel: MySQLCancelPolicy
     ) async throws -> [MySQLResult] {
         guard !self.isClosed else {
-            throw ToozError(.connectionFailed, "the MySQL connection was lost before trying to \(what)")
+            throw ToozError(.connectionFailed, "the MySQL connection was lost before trying to \(what())")
         }
         let answer = MySQLConnectionHandler.Answer()
         let handler = self.handler
@@ -241,8 +241,9 @@ package final class MySQLConnection: Sendable {
             channel.eventLoop.execute { handler.value.send(command, answer: answer) }
         }
         let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-            answer.finish(.failure(CommandExpired()))
-            channel.close(promise: nil)
+            // An answer that came first (a starved caller has not read it yet) keeps the
+            // connection: closing it then would end a session that did nothing wrong.
+            if answer.finish(.failure(CommandExpired())) { channel.close(promise: nil) }
         }
         defer { timer.cancel() }
         do {
@@ -253,12 +254,12 @@ package final class MySQLConnection: Sendable {
                 if case .closeConnection = onCancel { channel.close(promise: nil) }
             }
         } catch is CommandExpired {
-            self.logger.debug("MySQL command timed out; connection closed", metadata: ["mysql.doing": "\(what)"])
-            throw ToozError(.timedOut, "MySQL did not answer within \(timeout) while trying to \(what); the connection was closed")
+            self.logger.debug("MySQL command timed out; connection closed", metadata: ["mysql.doing": "\(what())"])
+            throw ToozError(.timedOut, "MySQL did not answer within \(timeout) while trying to \(what()); the connection was closed")
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as MySQLConnectionError {
-            throw Self.commandFailure(error, doing: what)
+            throw Self.commandFailure(error, doing: what())
         }
     }
 

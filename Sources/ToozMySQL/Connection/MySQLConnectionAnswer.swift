@@ -25,15 +25,17 @@ package final class MySQLConnectionAnswer<Value: Sendable>: Sendable {
         }
     }
 
-    /// Gives the outcome, if none was given yet.
-    package func finish(_ outcome: Result<Value, any Error>) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Value, any Error>? in
-            guard state.outcome == nil else { return nil }
+    /// Gives the outcome, if none was given yet; returns whether this one was the first.
+    @discardableResult
+    package func finish(_ outcome: Result<Value, any Error>) -> Bool {
+        let (first, waiter) = self.state.withLock { state -> (Bool, CheckedContinuation<Value, any Error>?) in
+            guard state.outcome == nil else { return (false, nil) }
             state.outcome = outcome
             defer { state.waiter = nil }
-            return state.waiter
+            return (true, state.waiter)
         }
         waiter?.resume(with: outcome)
+        return first
     }
 
     /// Whether an outcome was given.

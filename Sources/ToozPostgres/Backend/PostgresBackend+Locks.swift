@@ -1,5 +1,6 @@
 import PostgresNIO
 import Tooz
+import ToozNIO
 
 extension PostgresBackend {
     /// One attempt, on a lock connection of its own: `pg_try_advisory_lock` and the fencing
@@ -15,23 +16,10 @@ extension PostgresBackend {
     /// server. A connection reused from the pool that turns out to be dead (the server ended
     /// it as idle) is replaced once.
     public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
-        var reuse = true
-        while true {
-            do {
-                return try await attempt(request, reuse: reuse)
-            } catch is StaleConnection {
-                reuse = false
-            } catch is LostBeforeProven {
-                reuse = false
-                if request.hasExpired(at: request.clock.now()) { return nil }
-            }
+        try await LockConnectionAttempt.retrying(hasExpired: { request.hasExpired(at: request.clock.now()) }) { reuse in
+            try await attempt(request, reuse: reuse)
         }
     }
-
-    /// A pooled connection was found dead by the attempt's first statement.
-    private struct StaleConnection: Error {}
-    /// A wait was granted, but the lock was gone by the time we could prove it held.
-    private struct LostBeforeProven: Error {}
 
     private func attempt(_ request: AcquireRequest, reuse: Bool) async throws -> LockGrant? {
         let advisory = PostgresAdvisoryKey.of(request.key, style: configuration.lockKeys)
@@ -46,12 +34,12 @@ extension PostgresBackend {
             }
         }
         do {
-            if lockConnection.needsIdleTimeout(request.ttl) {
+            if lockConnection.needsLeaseTTL(request.ttl) {
                 _ = try await connection.rows(
                     PostgresQuery(unsafeSQL: "SELECT set_config('idle_session_timeout', $1::text, false)", binds: Self.binds(Self.milliseconds(request.ttl))),
                     timeout: statementTimeout, doing: "set a lock connection's lease", logger: logger
                 )
-                lockConnection.idleTimeoutSet(request.ttl)
+                lockConnection.leaseTTLSet(request.ttl)
             }
             var notify: [String] = []
             if case .leadership(let group) = request.key { notify = [schema.channel, group.rawValue] }
@@ -114,7 +102,7 @@ extension PostgresBackend {
                 } catch let error as ToozError where error.code == .connectionFailed {
                     held = false
                 }
-                guard held else { throw LostBeforeProven() }
+                guard held else { throw LockConnectionAttempt.LostBeforeProven() }
             }
             lockConnection.held(by: request.owner.token)
             outcome = .keep
@@ -126,8 +114,8 @@ extension PostgresBackend {
             // A failed statement may still have taken the lock (session locks outlive an
             // aborted statement): only a closed connection is sure to hold nothing.
             outcome = .close
-            if error is LostBeforeProven { throw error }
-            if reused, let failure = error as? ToozError, failure.code == .connectionFailed { throw StaleConnection() }
+            if error is LockConnectionAttempt.LostBeforeProven { throw error }
+            if reused, let failure = error as? ToozError, failure.code == .connectionFailed { throw LockConnectionAttempt.StaleConnection() }
             throw error
         }
     }
@@ -144,12 +132,12 @@ extension PostgresBackend {
         guard let handle = grant.handle(as: PostgresLockHandle.self), !handle.connection.isClosed else { return false }
         let connection = handle.connection.connection
         do {
-            if handle.connection.needsIdleTimeout(ttl) {
+            if handle.connection.needsLeaseTTL(ttl) {
                 _ = try await connection.rows(
                     PostgresQuery(unsafeSQL: "SELECT set_config('idle_session_timeout', $1::text, false)", binds: Self.binds(Self.milliseconds(ttl))),
                     timeout: statementTimeout, doing: "set a lock connection's lease", logger: logger
                 )
-                handle.connection.idleTimeoutSet(ttl)
+                handle.connection.leaseTTLSet(ttl)
             }
             let rows = try await connection.rows(
                 PostgresQuery(unsafeSQL: schema.holds(handle.key)), timeout: statementTimeout, doing: "refresh the \(key)", logger: logger

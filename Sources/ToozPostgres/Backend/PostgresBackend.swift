@@ -29,16 +29,14 @@ public final class PostgresBackend: CoordinationBackend {
     /// The liveness connection of our memberships, made on the first join.
     private let liveness: ReconnectingLink<PostgresLivenessSession>
     /// Lock connections: idle ones to reuse, and every open one (closed on disconnect).
-    private let lockConnections = Mutex<(idle: [PostgresLockConnection], all: [ObjectIdentifier: PostgresLockConnection])>(([], [:]))
+    private let lockConnections = LockConnectionPool<PostgresConnection>(
+        idleLimit: 1, isClosed: { $0.isClosed }, closeNow: { $0.closeNow() }
+    )
     private let context = Mutex<BackendContext?>(nil)
     /// Set by `disconnect()`: connections closing then are not news for the coordinator.
     private let disconnecting = Atomic<Bool>(false)
     public let info: BackendInfo
     public let taskExecutor: (any TaskExecutor)?
-
-    /// How many idle lock connections are kept for reuse: one serves a caller that takes one
-    /// lock after another; more would hold server processes that a busy server may need.
-    static let idleLockConnections = 1
 
     package init(
         configuration: PostgresConfiguration, membershipTTL: Duration, logger: Logger,
@@ -114,11 +112,7 @@ public final class PostgresBackend: CoordinationBackend {
     public func disconnect() async {
         disconnecting.store(true, ordering: .relaxed)
         listener.close()
-        let (idle, all) = lockConnections.withLock { state in
-            defer { state = ([], [:]) }
-            return state
-        }
-        var connections = idle.map(\.connection) + all.values.map(\.connection)
+        var connections = lockConnections.removeAll()
         if let main = main.close() { connections.append(main) }
         if let session = liveness.close() { connections.append(session.connection) }
         for connection in connections { try? await connection.close() }
@@ -184,9 +178,7 @@ public final class PostgresBackend: CoordinationBackend {
     /// A connection for one lock: an idle one, or a new one holding a fresh session key
     /// registered under `member`.
     func checkoutLockConnection(member: MemberID, reuse: Bool) async throws -> (PostgresLockConnection, reused: Bool) {
-        while reuse, let idle = lockConnections.withLock({ $0.idle.popLast() }) {
-            if !idle.isClosed { return (idle, true) }
-        }
+        if reuse, let idle = lockConnections.takeIdle() { return (idle, true) }
         // A server blocked in a lock wait does not read its socket: without this check, the
         // wait of a cancelled or killed waiter would go on (and could even be granted) after
         // its connection closed.
@@ -203,30 +195,15 @@ public final class PostgresBackend: CoordinationBackend {
             throw error
         }
         let lockConnection = PostgresLockConnection(connection: connection, sessionKey: key)
-        let id = ObjectIdentifier(lockConnection)
-        lockConnections.withLock { $0.all[id] = lockConnection }
-        connection.closeFuture.whenComplete { [weak self] _ in
-            guard let self else { return }
-            self.lockConnections.withLock { state in
-                state.all[id] = nil
-                state.idle.removeAll { $0 === lockConnection }
-            }
-            if let token = lockConnection.released() {
-                self.context.withLock { $0 }?.report(.grantLost(ownerToken: token))
-            }
+        lockConnections.add(lockConnection, closeFuture: connection.closeFuture) { [weak self] token in
+            self?.context.withLock { $0 }?.report(.grantLost(ownerToken: token))
         }
         return (lockConnection, false)
     }
 
     /// Puts a connection that holds nothing back for reuse, or closes it.
     func checkin(_ lockConnection: PostgresLockConnection) {
-        guard !lockConnection.isClosed else { return }
-        let keep = lockConnections.withLock { state -> Bool in
-            guard state.idle.count < Self.idleLockConnections, state.all[ObjectIdentifier(lockConnection)] != nil else { return false }
-            state.idle.append(lockConnection)
-            return true
-        }
-        if !keep { lockConnection.connection.closeNow() }
+        lockConnections.checkin(lockConnection)
     }
 
     /// A random positive int8 advisory key for a session.
