@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Tooz
+import ToozNIO
 
 /// What a cancelled caller does to its statement.
 package enum MySQLCancelPolicy: Sendable, Hashable {
@@ -103,7 +104,7 @@ package final class MySQLConnection: Sendable {
             tlsMode: configuration.tls.mode,
             isUnixSocket: configuration.isUnixSocket
         )
-        let login = MySQLConnectionAnswer<MySQLHandshake>()
+        let login = FirstOutcome<MySQLHandshake>()
         let clientSettings = tls
         let initializer: @Sendable (any Channel) -> EventLoopFuture<(any Channel, NIOLoopBound<MySQLConnectionHandler>)> = { channel in
             channel.eventLoop.makeCompletedFuture {

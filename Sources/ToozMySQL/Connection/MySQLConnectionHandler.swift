@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOSSL
+import ToozNIO
 
 /// The channel handler of a MySQL connection: it writes commands, takes the packets that
 /// `ByteToMessageHandler(MySQLPacketDecoder)` decodes, and carries out what
@@ -13,19 +14,19 @@ final class MySQLConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = MySQLPacket
     typealias OutboundOut = ByteBuffer
 
-    typealias Answer = MySQLConnectionAnswer<[MySQLResult]>
+    typealias Answer = FirstOutcome<[MySQLResult]>
     typealias StateMachine = MySQLConnectionStateMachine<Answer>
 
     private var stateMachine: StateMachine
     private var context: ChannelHandlerContext?
     private let tls: MySQLTLSConfiguration.ClientSettings?
-    private let login: MySQLConnectionAnswer<MySQLHandshake>
+    private let login: FirstOutcome<MySQLHandshake>
     private let logger: Logger
 
     init(
         settings: StateMachine.Settings,
         tls: MySQLTLSConfiguration.ClientSettings?,
-        login: MySQLConnectionAnswer<MySQLHandshake>,
+        login: FirstOutcome<MySQLHandshake>,
         logger: Logger
     ) {
         var settings = settings

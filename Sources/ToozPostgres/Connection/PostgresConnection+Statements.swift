@@ -3,6 +3,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 import Tooz
+import ToozNIO
 
 extension PostgresConnection {
     /// What a cancelled caller does to its statement.
@@ -31,12 +32,13 @@ extension PostgresConnection {
         guard !isClosed else {
             throw ToozError(.connectionFailed, "the PostgreSQL connection was lost before trying to \(what)")
         }
-        let answer = PostgresAnswer<[PostgresRow]>()
+        let answer = FirstOutcome<[PostgresRow]>()
         let result: EventLoopFuture<PostgresQueryResult> = self.query(query, logger: logger)
         result.whenComplete { answer.finish($0.map(\.rows)) }
         let timer = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
-            answer.finish(.failure(StatementExpired()))
-            self.closeNow()
+            // An answer that came first (a starved caller has not read it yet) keeps the
+            // connection: closing it then would end a session that did nothing wrong.
+            if answer.finish(.failure(StatementExpired())) { self.closeNow() }
         }
         defer { timer.cancel() }
         do {

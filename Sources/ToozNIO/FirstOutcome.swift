@@ -1,9 +1,9 @@
 import Synchronization
 
-/// The outcome of one login or command, given once by whichever comes first: the server's
-/// answer, the caller's timeout, or the caller's cancellation. Later ones are ignored, which is
-/// how the reply of an abandoned command is read and dropped.
-package final class MySQLConnectionAnswer<Value: Sendable>: Sendable {
+/// The outcome of one request (a login, a statement), given once by whichever comes first: the
+/// server's answer, the caller's timeout, or the caller's cancellation. Later ones are ignored,
+/// which is how the reply of an abandoned request is read and dropped.
+package final class FirstOutcome<Value: Sendable>: Sendable {
     private struct State {
         var waiter: CheckedContinuation<Value, any Error>?
         var outcome: Result<Value, any Error>?
