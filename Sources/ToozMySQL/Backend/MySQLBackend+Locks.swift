@@ -13,7 +13,7 @@ extension MySQLBackend {
     }
 
     /// One attempt, on a lock connection of its own: `GET_LOCK(name, 0)` and the fencing token
-    /// in one round trip (a multi-statement).
+    /// in one round trip (one statement on MariaDB).
     public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
         let clock = self.clock
         return try await acquire(AcquireRequest(key: key, owner: owner, ttl: ttl, deadline: clock.now(), clock: clock, pollInterval: .seconds(1)))
@@ -21,10 +21,9 @@ extension MySQLBackend {
 
     /// Takes the lock, waiting on the server: `GET_LOCK` with the time left before the deadline
     /// as its timeout (a year without one), so the server hands the lock over the moment it is
-    /// free. A free lock costs what a try costs: one round trip, the wait's `GET_LOCK` skipped,
-    /// and no proof statement. A cancelled wait closes its connection, which ends the wait on the server. A
-    /// connection reused from the pool that turns out to be dead (the server ended it as idle)
-    /// is replaced once.
+    /// free. A free lock costs what a try costs: one statement. A cancelled wait closes its
+    /// connection, which ends the wait on the server. A connection reused from the pool that
+    /// turns out to be dead (the server ended it as idle) is replaced once.
     public func acquire(_ request: AcquireRequest) async throws -> LockGrant? {
         try await LockConnectionAttempt.retrying(hasExpired: { request.hasExpired(at: request.clock.now()) }) { reuse in
             try await attempt(request, reuse: reuse)
