@@ -41,7 +41,14 @@ package final class LockConnection<Connection: AnyObject & Sendable>: Sendable {
 package final class LockConnectionPool<Connection: AnyObject & Sendable>: Sendable {
     package typealias Member = LockConnection<Connection>
 
-    private let state = Mutex<(idle: [Member], all: [ObjectIdentifier: Member])>(([], [:]))
+    private struct State {
+        var idle: [Member] = []
+        var all: [ObjectIdentifier: Member] = [:]
+        /// Set by ``removeAll()``: the backend is disconnecting.
+        var closed = false
+    }
+
+    private let state = Mutex(State())
     private let idleLimit: Int
     private let isClosed: @Sendable (Connection) -> Bool
     private let closeNow: @Sendable (Connection) -> Void
@@ -64,9 +71,20 @@ package final class LockConnectionPool<Connection: AnyObject & Sendable>: Sendab
 
     /// Adds a new connection. When it closes it leaves the pool, and if it held a lock, `lost`
     /// gets the holder's token: the server has dropped the lock with the session.
-    package func add(_ member: Member, closeFuture: EventLoopFuture<Void>, lost: @escaping @Sendable (String) -> Void) {
+    ///
+    /// - Returns: `false`, having closed the connection, when the pool was emptied for good
+    ///   meanwhile (a disconnect overtook the connect): nothing may be held on it.
+    package func add(_ member: Member, closeFuture: EventLoopFuture<Void>, lost: @escaping @Sendable (String) -> Void) -> Bool {
         let id = ObjectIdentifier(member)
-        state.withLock { $0.all[id] = member }
+        let added = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.all[id] = member
+            return true
+        }
+        guard added else {
+            closeNow(member.connection)
+            return false
+        }
         closeFuture.whenComplete { [weak self] _ in
             self?.state.withLock { state in
                 state.all[id] = nil
@@ -74,6 +92,7 @@ package final class LockConnectionPool<Connection: AnyObject & Sendable>: Sendab
             }
             if let token = member.released() { lost(token) }
         }
+        return true
     }
 
     /// Puts a connection that holds nothing back for reuse, or closes it.
@@ -87,10 +106,11 @@ package final class LockConnectionPool<Connection: AnyObject & Sendable>: Sendab
         if !keep { closeNow(member.connection) }
     }
 
-    /// Empties the pool; returns every connection, for the caller to close.
+    /// Empties the pool for good (later ``add(_:closeFuture:lost:)`` calls close their
+    /// connection); returns every connection, for the caller to close.
     package func removeAll() -> [Connection] {
         state.withLock { state in
-            defer { state = ([], [:]) }
+            defer { state = State(closed: true) }
             // Every idle connection is in `all` too.
             return state.all.values.map(\.connection)
         }

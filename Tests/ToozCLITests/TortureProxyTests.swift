@@ -6,8 +6,11 @@ import Testing
 
 /// The partition proxy of `tooz torture`, against plain loopback sockets.
 @Suite struct TortureProxyTests {
-    /// A listening socket on a free loopback port, and blocking helpers that wait up to 60 s (a loaded CI machine starves the proxy's event loop for many seconds).
-    final class Endpoint {
+    /// A listening socket on a free loopback port, and blocking helpers that wait up to 60 s (a
+    /// loaded CI machine starves the proxy's event loop for many seconds). The test calls them
+    /// through ``blocking(_:)``: a blocking read on one of the two cooperative threads of a
+    /// 2-core machine would hold back every other test, the proxy's tasks included.
+    final class Endpoint: Sendable {
         let fd: Int32
 
         init(fd: Int32) {
@@ -61,13 +64,18 @@ import Testing
         }
     }
 
+    /// Runs blocking socket calls on NIO's thread pool, off the cooperative threads.
+    private static func blocking<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
     @Test func aPartitionHoldsBackBytesAndClosesUntilItHeals() async throws {
         let (listener, port) = try Endpoint.listen()
         let proxy = try await TortureProxy.start(forwardingTo: "127.0.0.1", port: port, on: MultiThreadedEventLoopGroup.singleton)
         let client = try Endpoint.connect(port: proxy.port)
-        let server = listener.accept()
+        let server = try await Self.blocking { listener.accept() }
         client.send("before")
-        #expect(server.receive(6) == "before")
+        #expect(try await Self.blocking { server.receive(6) } == "before")
 
         proxy.partition()
         // The server goes away while the link is dark (killed, restarted). (Nothing is sent the
@@ -78,14 +86,13 @@ import Testing
         proxy.heal()
         // Found by the harness: the close of a side that closed during a partition was lost
         // on healing, and the worker's connection stayed open and silent for good.
-        var received = ""
-        var ended = false
-        while let chunk = client.receive(16) {
-            if chunk.isEmpty {
-                ended = true
-                break
+        let (received, ended) = try await Self.blocking { () -> (String, Bool) in
+            var received = ""
+            while let chunk = client.receive(16) {
+                if chunk.isEmpty { return (received, true) }
+                received += chunk
             }
-            received += chunk
+            return (received, false)
         }
         #expect(received == "late")
         #expect(ended, "the client's connection should end once the link heals")

@@ -458,7 +458,12 @@ struct ZooKeeperClientServerTests {
 
             // The restarted server has the session from its log: the client resumes it.
             try await server.restart()
-            _ = try await recorder.wait("reconnected") { $0.last == .reconnected(session) }
+            do {
+                _ = try await recorder.wait("reconnected") { $0.last == .reconnected(session) }
+            } catch {
+                Issue.record("the server's log: \(server.logTail())")
+                throw error
+            }
             #expect(client.session == session)
             #expect(try await client.exists(base)?.ephemeralOwner == session.id)
             #expect(try await client.getData(base).data == Self.bytes("held"))

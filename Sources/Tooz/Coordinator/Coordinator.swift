@@ -194,7 +194,9 @@ public final class Coordinator: Service, Sendable {
                 return nil
             }
             do {
-                try await waitUntilRunning()
+                // As long as run() takes: it ends with the backend's connect timeout at the
+                // latest, and a loaded machine may need longer than one operation's timeout.
+                try await waitUntilRunning(within: nil)
             } catch {
                 group.cancelAll()
                 // A connection failure is reported by run(); prefer its error.
@@ -226,6 +228,12 @@ public final class Coordinator: Service, Sendable {
     /// - Throws: `notRunning` when `run()` does not connect within the operation timeout or has
     ///   stopped; the connection error when connecting failed.
     public func waitUntilRunning() async throws {
+        try await waitUntilRunning(within: configuration.operationTimeout)
+    }
+
+    /// Waits until ``run()`` has connected, at most `limit` (`nil`: until `run()` has connected
+    /// or failed, which the backend's own connect timeout bounds).
+    private func waitUntilRunning(within limit: Duration?) async throws {
         enum Readiness { case ready, failed(ToozError), wait }
         let readiness = state.withLock { state -> Readiness in
             switch state.phase {
@@ -244,7 +252,6 @@ public final class Coordinator: Service, Sendable {
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
-        let timeout = configuration.operationTimeout
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await withTaskCancellationHandler {
@@ -269,12 +276,14 @@ public final class Coordinator: Service, Sendable {
                     waiter?.resume(throwing: CancellationError())
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw ToozError(
-                    .notRunning,
-                    "the coordinator is not running: call run() (or withRunning) before using it; waited \(timeout)"
-                )
+            if let timeout = limit {
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw ToozError(
+                        .notRunning,
+                        "the coordinator is not running: call run() (or withRunning) before using it; waited \(timeout)"
+                    )
+                }
             }
             defer { group.cancelAll() }
             try await group.next()

@@ -180,9 +180,10 @@ public final class MySQLBackend: CoordinationBackend {
             throw error
         }
         let lockConnection = MySQLLockConnection(connection: connection, sessionKey: key)
-        lockConnections.add(lockConnection, closeFuture: connection.closeFuture) { [weak self] token in
+        let added = lockConnections.add(lockConnection, closeFuture: connection.closeFuture) { [weak self] token in
             self?.context.withLock { $0 }?.report(.grantLost(ownerToken: token))
         }
+        guard added else { throw ToozError(.notRunning, "the MySQL backend is disconnected") }
         return (lockConnection, false)
     }
 

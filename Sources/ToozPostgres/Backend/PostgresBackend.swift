@@ -195,9 +195,10 @@ public final class PostgresBackend: CoordinationBackend {
             throw error
         }
         let lockConnection = PostgresLockConnection(connection: connection, sessionKey: key)
-        lockConnections.add(lockConnection, closeFuture: connection.closeFuture) { [weak self] token in
+        let added = lockConnections.add(lockConnection, closeFuture: connection.closeFuture) { [weak self] token in
             self?.context.withLock { $0 }?.report(.grantLost(ownerToken: token))
         }
+        guard added else { throw ToozError(.notRunning, "the PostgreSQL backend is disconnected") }
         return (lockConnection, false)
     }
 

@@ -73,6 +73,11 @@ final class PostgresListener: Sendable {
         let connection: PostgresConnection
         do {
             connection = try await connector.connect(settings: [("idle_session_timeout", "0")])
+        } catch {
+            state.withLock { $0.opening = false }
+            throw error
+        }
+        do {
             connection.addListener(channel: schema.channel) { [weak self] _, notification in
                 self?.deliver(notification.payload)
             }
@@ -81,6 +86,9 @@ final class PostgresListener: Sendable {
                 doing: "listen for group events", logger: connector.logger
             )
         } catch {
+            // A connection whose LISTEN failed (a timeout, a cancelled caller) is of no use:
+            // close it rather than drop it open.
+            connection.closeNow()
             state.withLock { $0.opening = false }
             throw error
         }
