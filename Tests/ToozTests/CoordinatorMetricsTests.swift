@@ -24,7 +24,9 @@ import ToozTestKit
                 try await coordinator.standDown(from: "g")
                 let doomed = try await coordinator.lock(named: "z").acquire()
                 store.expireLocks(of: "a")
-                try await eventually { clock.sleeperCount >= 2 }
+                // Both coordinators' renewal and heartbeat loops asleep: a loop still running
+                // could read the time before the advance and then sleep past it for good.
+                try await eventually { clock.sleeperCount >= 4 }
                 clock.advance(by: .seconds(10))  // the renewal finds the lock gone
                 try await eventually { !doomed.state.isUsable }
             }
