@@ -185,10 +185,30 @@ extension MySQLBackend {
         guard let id = try Self.firstInteger(results, "the holder's connection id") else { return false }
         do {
             _ = try await run("KILL CONNECTION \(id)", doing: "break the \(key)")
-            return true
         } catch let error as ToozError where MySQLServerError.of(error)?.code == Self.unknownThread {
             // It ended by itself meanwhile.
             return false
+        }
+        try await waitUntilFreedBy(connection: id, key)
+        return true
+    }
+
+    /// `KILL` only marks the connection: it frees its locks when it notices, which a busy server
+    /// may take a moment to do, and a breaker must find the lock free once the break returned.
+    /// Polls `IS_USED_LOCK` until another connection (or none) holds it, within the statement
+    /// timeout.
+    private func waitUntilFreedBy(connection id: Int64, _ key: LockKey) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + statementTimeout
+        var pause = Duration.milliseconds(1)
+        while true {
+            let results = try await run(MySQLSchema.holderConnection(lockName(key)), doing: "see the \(key) freed by the break")
+            guard try Self.firstInteger(results, "the holder's connection id") == id else { return }
+            guard clock.now < deadline else {
+                throw ToozError(.timedOut, "the connection holding the \(key) was killed but still held it after \(statementTimeout)")
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(50))
         }
     }
 

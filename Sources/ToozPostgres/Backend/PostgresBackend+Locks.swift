@@ -197,7 +197,9 @@ extension PostgresBackend {
     /// holder's role or `pg_signal_backend`.
     public func breakLock(_ key: LockKey) async throws -> Bool {
         let advisory = PostgresAdvisoryKey.of(key, style: configuration.lockKeys)
-        let rows = try await run(PostgresQuery(unsafeSQL: schema.breakLock(advisory)), doing: "break the \(key)")
+        // Half the statement's own timeout: a holder that outlives it is reported, not waited for.
+        let wait = max(Self.milliseconds(statementTimeout) / 2, 1)
+        let rows = try await run(PostgresQuery(unsafeSQL: schema.breakLock(advisory, waitMilliseconds: wait)), doing: "break the \(key)")
         return try rows.first?.value(0, as: Int64.self, "how many holders were ended") ?? 0 > 0
     }
 

@@ -221,10 +221,13 @@ package struct PostgresSchema: Sendable {
         """
     }
 
-    /// Ends the sessions that hold the key (a holder's connection, and with it its lock).
-    package func breakLock(_ key: PostgresAdvisoryKey) -> String {
+    /// Ends the sessions that hold the key (a holder's connection, and with it its lock),
+    /// waiting up to `waitMilliseconds` for each to have ended: a terminated backend frees its
+    /// locks only when it exits, which a busy server may take a moment to do, and a breaker
+    /// must find the lock free once the break has returned.
+    package func breakLock(_ key: PostgresAdvisoryKey, waitMilliseconds: Int64) -> String {
         """
-        SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_locks
+        SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, \(waitMilliseconds))) FROM pg_locks
          WHERE locktype = 'advisory' AND granted AND \(key.pgLocksMatch) AND pid <> pg_backend_pid()
            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
         """
