@@ -9,6 +9,19 @@ public protocol ToozClock: Sendable {
     func now() -> Duration
     /// Sleeps for `duration`, throwing `CancellationError` when the task is cancelled.
     func sleep(for duration: Duration) async throws
+    /// Sleeps until the reading `deadline` (returns at once when it has passed), throwing
+    /// `CancellationError` when the task is cancelled.
+    ///
+    /// A wake-up computed from an earlier reading must sleep until it, not for the difference:
+    /// time that passes between the reading and the sleep would push the wake-up later.
+    func sleep(until deadline: Duration) async throws
+}
+
+extension ToozClock {
+    /// Sleeps for what is left until `deadline` now.
+    public func sleep(until deadline: Duration) async throws {
+        try await sleep(for: max(deadline - now(), .zero))
+    }
 }
 
 /// The system's monotonic clock.
@@ -20,6 +33,9 @@ public struct ContinuousToozClock: ToozClock {
     public func now() -> Duration { ContinuousClock.now - origin }
     public func sleep(for duration: Duration) async throws {
         try await Task.sleep(for: duration, clock: .continuous)
+    }
+    public func sleep(until deadline: Duration) async throws {
+        try await Task.sleep(until: origin + deadline, clock: .continuous)
     }
 }
 
@@ -53,6 +69,16 @@ public final class ManualClock: ToozClock {
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
     public func sleep(for duration: Duration) async throws {
+        try await sleep { now in now + duration }
+    }
+
+    public func sleep(until deadline: Duration) async throws {
+        try await sleep { _ in deadline }
+    }
+
+    /// Sleeps until the deadline `deadline(now)` gives, `now` read under the same lock that
+    /// registers the sleeper: an advance cannot fall between the two.
+    private func sleep(_ deadline: (Duration) -> Duration) async throws {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -61,7 +87,7 @@ public final class ManualClock: ToozClock {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let resumeNow: Result<Void, any Error>? = state.withLock { state in
                     if Task.isCancelled { return .failure(CancellationError()) }
-                    let deadline = state.now + duration
+                    let deadline = deadline(state.now)
                     if deadline <= state.now { return .success(()) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
                     return nil

@@ -37,11 +37,13 @@ extension Coordinator {
                     }
                 }
                 let nextWakeUp = (leases.map(\.cell) + memberships.map(\.cell)).compactMap { $0.machine.nextWakeUp }.min()
-                let idle = configuration.eventPollInterval
-                let sleep = min(nextWakeUp.map { max($0 - clock.now(), .zero) } ?? idle, idle)
-                state.withLock { $0.renewalWakeUpAt = clock.now() + sleep }
+                // An instant, not a duration: time that passes before the sleep starts (a
+                // starved machine, a test's clock advance) must not push the wake-up later.
+                let latest = clock.now() + configuration.eventPollInterval
+                let wakeUp = min(nextWakeUp ?? latest, latest)
+                state.withLock { $0.renewalWakeUpAt = wakeUp }
                 do {
-                    _ = try await leasesChanged.wait(since: seen, timeout: sleep, clock: clock)
+                    _ = try await leasesChanged.wait(since: seen, until: wakeUp, clock: clock)
                 } catch {
                     return
                 }
@@ -71,7 +73,7 @@ extension Coordinator {
             if let deadline {
                 group.addTask {
                     do {
-                        try await self.clock.sleep(for: max(deadline - self.clock.now(), .zero))
+                        try await self.clock.sleep(until: deadline)
                         return .deadlinePassed
                     } catch {
                         return nil

@@ -57,10 +57,25 @@ public final class ChangeBroadcast: Sendable {
         try await Self.waitForAny([(self, seen)], timeout: timeout, clock: clock)
     }
 
+    /// Waits for a change after `seen` or until the reading `deadline` of `clock`, whichever
+    /// comes first. Returns `true` when a change woke it. Throws `CancellationError`.
+    public func wait(since seen: UInt64, until deadline: Duration, clock: any ToozClock) async throws -> Bool {
+        try await Self.waitForAny([(self, seen)], until: deadline, clock: clock)
+    }
+
     /// Waits until any of `sources` (each a broadcast and the generation last seen of it)
     /// changes, or for `timeout` on `clock`. Returns `true` when a change woke it.
     public static func waitForAny(
         _ sources: [(ChangeBroadcast, UInt64)], timeout: Duration, clock: any ToozClock
+    ) async throws -> Bool {
+        // The deadline is read now, not in the child task that sleeps, which may start later.
+        try await waitForAny(sources, until: clock.now() + timeout, clock: clock)
+    }
+
+    /// Waits until any of `sources` changes, or until the reading `deadline` of `clock`.
+    /// Returns `true` when a change woke it.
+    public static func waitForAny(
+        _ sources: [(ChangeBroadcast, UInt64)], until deadline: Duration, clock: any ToozClock
     ) async throws -> Bool {
         if sources.contains(where: { $0.0.generation != $0.1 }) { return true }
         return try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -71,7 +86,7 @@ public final class ChangeBroadcast: Sendable {
                 }
             }
             group.addTask {
-                try await clock.sleep(for: timeout)
+                try await clock.sleep(until: deadline)
                 return false
             }
             defer { group.cancelAll() }
