@@ -36,7 +36,7 @@ struct GroupInteropTests {
     @Test("Swift and Python members see each other and each other's capabilities", arguments: Creator.allCases)
     func membersAndCapabilities(creator: Creator) async throws {
         try await TemporaryDirectory.with("groups") { directory in
-            let url = directory.fileURL
+            let url = directory.steadyFileURL
             let group = uniqueName("group")
             let swiftMember = uniqueName("swift")
             let pythonMember = uniqueName("py")
@@ -89,7 +89,7 @@ struct GroupInteropTests {
     @Test("A member that joined without capabilities is None on both sides")
     func noCapabilities() async throws {
         try await TemporaryDirectory.with("nocaps") { directory in
-            let url = directory.fileURL
+            let url = directory.steadyFileURL
             let group = uniqueName("group")
             let swiftMember = uniqueName("swift")
             let pythonMember = uniqueName("py")

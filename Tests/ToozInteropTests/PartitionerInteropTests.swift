@@ -47,7 +47,7 @@ struct PartitionerInteropTests {
     @Test("Partitioners on one file:// group place 10,000 keys identically in Swift and Python")
     func partitioner() async throws {
         try await TemporaryDirectory.with("partitioner") { directory in
-            let url = directory.fileURL
+            let url = directory.steadyFileURL
             let group = uniqueName("partitioned")
             let swiftMember = uniqueName("swift")
             let pythonMembers = [uniqueName("py-a"), uniqueName("py-b")]

@@ -308,6 +308,11 @@ struct TemporaryDirectory: Sendable {
 
     var fileURL: String { "file://\(path)" }
 
+    /// `fileURL` with a 30 s membership timeout, for tests where liveness is not under test:
+    /// with tooz's 10 s, a heartbeat delayed by a loaded machine (a release build beside the
+    /// suite) dropped a live Swift member from Python's view. Both sides read the option.
+    var steadyFileURL: String { fileURL + "?timeout=30" }
+
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 
     /// Runs `body` with a fresh directory and always removes it.
