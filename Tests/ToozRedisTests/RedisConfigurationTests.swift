@@ -107,8 +107,16 @@ struct RedisConfigurationTests {
         #expect(keys.beat("m") == "_tooz_beats:m")
         #expect(keys.lock(.lock("x")) == "_tooz_x_lock")
         #expect(keys.lock(.leadership("g")) == "_tooz_leader_of_g_lock")
-        #expect(keys.owner(.lock("x")) == "_tooz_x_lock:owner")
         #expect(keys.fencing == "_tooz_fencing")
+    }
+
+    @Test func aLockValueCarriesItsHolderAndAPythonTokenNamesNone() {
+        let value = RedisBackend.lockValue(of: LockOwner(member: "worker 7", token: "0123abcd"))
+        #expect(value == "0123abcd worker 7")
+        #expect(RedisBackend.holder(inLockValue: value) == "worker 7")
+        // redis-py's token: uuid1().hex, no member.
+        #expect(RedisBackend.holder(inLockValue: "5f1c2b3a4d5e11efb0a2d9c3e1f00aa1") == nil)
+        #expect(RedisBackend.holder(inLockValue: "token ") == nil)
     }
 
     @Test func sentinelReplyParsing() throws {

@@ -66,7 +66,7 @@ struct RedisKeyRouteTests {
         #expect(Self.route.trackingPrefix == "_tooz_")
         let all = [
             keys.groups, keys.group("g"), keys.beat("m"), keys.lock(.lock("l")), keys.lock(.leadership("g")),
-            keys.owner(.lock("l")), keys.fencing,
+            keys.fencing,
         ]
         for key in all { #expect(key.hasPrefix(Self.route.trackingPrefix), "\(key)") }
     }
@@ -99,7 +99,6 @@ struct RedisKeyRouteTests {
 
     @Test func keysThatOnlyChangeWithALockKeyWakeNothing() {
         #expect(Self.route.targets(of: "_tooz_fencing") == [])
-        #expect(Self.route.targets(of: "_tooz_jobs_lock:owner") == [])
     }
 
     @Test func keysOutsideTheNamespaceWakeNothing() {

@@ -2,23 +2,50 @@ import NIOCore
 import Tooz
 
 extension RedisBackend {
+    /// A plain lock is `SET NX PX` and an `INCR` of the fencing counter, pipelined in one
+    /// write: one round trip and no script, which the server runs in a quarter of the time of
+    /// the same steps in Lua. The `INCR` runs even when the lock is busy; a token only has to
+    /// grow with every acquisition, and the next holder's `INCR` comes after its `SET`, which
+    /// comes after our release or expiry. A grant whose `INCR` the server ran after our lock had
+    /// expired arrives after the TTL, and the core refuses such a grant. Leadership needs its
+    /// win announced, and only a win: that one stays a script.
     public func tryAcquire(_ key: LockKey, owner: LockOwner, ttl: Duration) async throws -> LockGrant? {
-        let script = RedisScripts.acquire
-        let (channel, group) = changeAnnouncement(for: key)
-        let reply = try await client.evaluate(
-            script,
-            keys: [keys.lock(key), keys.owner(key), keys.fencing],
-            arguments: [owner.token, milliseconds(ttl), owner.member.rawValue, channel, group]
-        )
-        let fence = try integer(reply, from: script)
-        guard fence > 0 else { return nil }
+        let lockKey = keys.lock(key)
+        let value = Self.lockValue(of: owner)
+        let fence: Int64
+        switch key {
+        case .lock:
+            let replies = try await client.send([
+                RedisCommand("SET", arguments: [lockKey, value, "NX", "PX", milliseconds(ttl)]),
+                RedisCommand("INCR", keys.fencing),
+            ])
+            guard replies.count == 2 else {
+                throw ToozError(.backendError, "\(client.target) answered two commands with \(replies.count) replies")
+            }
+            if let message = replies[0].errorMessage ?? replies[1].errorMessage {
+                throw ToozError(.backendError, "\(client.target) refused a lock acquisition: \(message)")
+            }
+            if replies[0].isNull { return nil }
+            guard replies[0].string == "OK", case .integer(let counter) = replies[1], counter > 0 else {
+                throw ToozError(.backendError, "\(client.target) answered SET NX and INCR with something other than OK and a positive integer")
+            }
+            fence = counter
+        case .leadership(let group):
+            let script = RedisScripts.acquireLeadership
+            let reply = try await client.evaluate(
+                script, keys: [lockKey, keys.fencing],
+                arguments: [value, milliseconds(ttl), keys.groupChangedChannel, group.rawValue]
+            )
+            fence = try integer(reply, from: script)
+            guard fence > 0 else { return nil }
+        }
         return LockGrant(owner: owner, fencingToken: FencingToken(UInt64(fence), strength: .failoverUnsafe))
     }
 
     public func refresh(_ key: LockKey, grant: LockGrant, ttl: Duration) async throws -> Bool {
         let script = RedisScripts.refresh
         let reply = try await client.evaluate(
-            script, keys: [keys.lock(key), keys.owner(key)], arguments: [grant.owner.token, milliseconds(ttl)]
+            script, keys: [keys.lock(key)], arguments: [Self.lockValue(of: grant.owner), milliseconds(ttl)]
         )
         return try integer(reply, from: script) == 1
     }
@@ -28,23 +55,18 @@ extension RedisBackend {
         let (channel, group) = changeAnnouncement(for: key)
         let reply = try await client.evaluate(
             script,
-            keys: [keys.lock(key), keys.owner(key)],
-            arguments: [grant.owner.token, keys.releasedChannel, channel, group]
+            keys: [keys.lock(key)],
+            arguments: [Self.lockValue(of: grant.owner), keys.releasedChannel, channel, group]
         )
         return try integer(reply, from: script) == 1
     }
 
-    /// The member in the owner record, when that record belongs to the token in the lock.
-    /// `nil` when the lock is free or held by a Python tooz member (which writes no owner record).
+    /// The member named in the lock's value. `nil` when the lock is free or held by a Python
+    /// tooz member (whose value is a bare token).
     public func holder(of key: LockKey) async throws -> MemberID? {
-        let reply = try await client.request(RedisCommand("MGET", keys.lock(key), keys.owner(key)))
-        guard case .array(.some(let values)) = reply, values.count == 2 else {
-            throw ToozError(.backendError, "\(client.target) answered MGET with something other than two values")
-        }
-        guard let token = values[0].string, let record = values[1].string,
-            let space = record.firstIndex(of: " "), record[..<space] == token
-        else { return nil }
-        return MemberID(String(record[record.index(after: space)...]))
+        let reply = try await client.request(RedisCommand("GET", keys.lock(key)))
+        guard let value = reply.string else { return nil }
+        return Self.holder(inLockValue: value)
     }
 
     /// The try/wait loop, woken by client tracking when the lock key changes (whoever changes
@@ -81,7 +103,7 @@ extension RedisBackend {
         let script = RedisScripts.breakLock
         let (channel, group) = changeAnnouncement(for: key)
         let reply = try await client.evaluate(
-            script, keys: [keys.lock(key), keys.owner(key)], arguments: [keys.releasedChannel, channel, group]
+            script, keys: [keys.lock(key)], arguments: [keys.releasedChannel, channel, group]
         )
         return try integer(reply, from: script) == 1
     }
@@ -92,5 +114,19 @@ extension RedisBackend {
         case .lock: ("", "")
         case .leadership(let group): (keys.groupChangedChannel, group.rawValue)
         }
+    }
+
+    /// What a lock key holds: the acquisition's token, a space, the member. Python tooz holds a
+    /// bare token and only ever compares it with its own, so the member can ride along; a reader
+    /// (`holder`, `leader(of:)`) then needs no second key, and nothing can make the two disagree.
+    static func lockValue(of owner: LockOwner) -> String {
+        owner.token + " " + owner.member.rawValue
+    }
+
+    /// The member in a lock value written by ``lockValue(of:)``; `nil` for anything else.
+    static func holder(inLockValue value: String) -> MemberID? {
+        guard let space = value.firstIndex(of: " ") else { return nil }
+        let member = value[value.index(after: space)...]
+        return member.isEmpty ? nil : MemberID(String(member))
     }
 }

@@ -13,7 +13,7 @@ import Tooz
 /// | `NS_group:<g>` | a member joined, left, was pruned, or changed capabilities | group `g` |
 /// | `NS_groups` | a group was created or deleted | every group |
 /// | `NS_beats:<m>` | a member beat, or its beat expired (it died) | every group (its groups are unknown here) |
-/// | `NS_fencing`, `<lock key>:owner` | only ever written with a lock key | nothing |
+/// | `NS_fencing` | only ever written with a lock key | nothing |
 ///
 /// Keys are free-form (a lock may be called `group:x`), so one key can take several routes;
 /// waking one signal too many costs a re-read, missing one costs a poll interval.

@@ -46,7 +46,6 @@ struct RedisKeys: Sendable {
         case .leadership(let group): leaderPrefix + group.rawValue + Self.lockSuffix
         }
     }
-    func owner(_ key: LockKey) -> String { lock(key) + ":owner" }
     /// One counter serves every lock: a token only has to grow for each lock, and a single key
     /// never expires without leaving one counter behind per lock name ever used.
     var fencing: String { namespace + "_fencing" }

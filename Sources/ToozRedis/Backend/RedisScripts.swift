@@ -93,42 +93,40 @@ enum RedisScripts {
         return 1
         """)
 
-    /// KEYS: lock, owner, fencing counter. ARGV: token, ttl ms, member, change channel or '', group id.
-    /// The new fencing token (≥ 1), or 0 when someone holds the lock. The lock itself is
-    /// redis-py's: `SET key token NX PX ttl`, so Python holders and we exclude each other.
-    static let acquire = RedisScript(name: "acquire", source: """
+    /// KEYS: lock, fencing counter. ARGV: lock value, ttl ms, change channel, group id.
+    /// The new fencing token (≥ 1), or 0 when someone holds the lock. Only leadership uses it
+    /// (a plain lock's acquisition is a pipelined `SET NX PX` + `INCR`, no script): winning a
+    /// leadership must be announced, and only when it was won.
+    static let acquireLeadership = RedisScript(name: "acquire_leadership", source: """
         if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-        local fence = redis.call('INCR', KEYS[3])
-        redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[2])
-        if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+        local fence = redis.call('INCR', KEYS[2])
+        redis.call('PUBLISH', ARGV[3], ARGV[4])
         return fence
         """)
 
-    /// KEYS: lock, owner. ARGV: token, ttl ms. 1 extended; 0 not ours any more
+    /// KEYS: lock. ARGV: lock value, ttl ms. 1 extended; 0 not ours any more
     /// (redis-py's `reacquire`: compare, then PEXPIRE).
     static let refresh = RedisScript(name: "refresh", source: """
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        redis.call('PEXPIRE', KEYS[2], ARGV[2])
         return 1
         """)
 
-    /// KEYS: lock, owner. ARGV: token, released channel, change channel or '', group id.
+    /// KEYS: lock. ARGV: lock value, released channel, change channel or '', group id.
     /// 1 released (and announced, so waiters try at once); 0 not ours any more
     /// (redis-py's compare-and-delete).
     static let release = RedisScript(name: "release", source: """
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-        redis.call('DEL', KEYS[1], KEYS[2])
+        redis.call('DEL', KEYS[1])
         redis.call('PUBLISH', ARGV[2], KEYS[1])
         if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
         return 1
         """)
 
-    /// KEYS: lock, owner. ARGV: released channel, change channel or '', group id.
+    /// KEYS: lock. ARGV: released channel, change channel or '', group id.
     /// 1 when a holder was removed (tooz's `break_`, plus the announcement).
     static let breakLock = RedisScript(name: "break_lock", source: """
         if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-        redis.call('DEL', KEYS[2])
         redis.call('PUBLISH', ARGV[1], KEYS[1])
         if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
         return 1
@@ -136,6 +134,6 @@ enum RedisScripts {
 
     static let all: [RedisScript] = [
         createGroup, deleteGroup, join, leave, members, capabilities, updateCapabilities,
-        acquire, refresh, release, breakLock,
+        acquireLeadership, refresh, release, breakLock,
     ]
 }
