@@ -5,30 +5,42 @@ import Synchronization
 ///
 /// It is completed from the event loop and cancelled from whatever thread cancels the waiting
 /// task, so its state sits behind a lock and each outcome resumes the continuation exactly once.
+/// That lock is what makes the unchecked continuation safe; a checked one would allocate a
+/// canary per request, and its resilient layout would send every copy of the state through
+/// the runtime.
 /// A cancelled wait leaves its slots queued in the connection; replies that arrive for them later
 /// are dropped here.
-package final class PendingReplies<Value: Sendable>: Sendable {
-    private enum Phase {
+///
+/// Public and inlinable so that each client specializes it for its own reply type: an
+/// unspecialized generic class asks the runtime for the metadata of its lock, array and
+/// continuation types on every request (seen as several percent of a round trip's CPU).
+public final class PendingReplies<Value: Sendable>: Sendable {
+    @usableFromInline
+    enum Phase: Sendable {
         /// Not waited on yet.
         case initial
         /// The caller waits.
-        case waiting(CheckedContinuation<[Value], any Error>)
+        case waiting(UnsafeContinuation<[Value], any Error>)
         /// Cancelled before the caller started waiting.
         case cancelled
         /// The continuation was resumed (or never will be needed).
         case done
     }
 
-    private struct State {
-        var phase: Phase = .initial
-        var values: [Value] = []
+    @usableFromInline
+    struct State {
+        @usableFromInline var phase: Phase = .initial
+        @usableFromInline var values: [Value] = []
+
+        @inlinable init() {}
     }
 
-    private let state: Mutex<State>
+    @usableFromInline let state: Mutex<State>
     /// How many replies complete the wait.
-    package let count: Int
+    public let count: Int
 
-    package init(count: Int) {
+    @inlinable
+    public init(count: Int) {
         precondition(count > 0, "nothing to wait for")
         self.count = count
         var state = State()
@@ -40,9 +52,10 @@ package final class PendingReplies<Value: Sendable>: Sendable {
     ///
     /// - Throws: the failure passed to ``fail(_:)``, or `CancellationError` when the task is
     ///   cancelled first (then `start` may not have been called at all).
-    package func wait(start: () -> Void) async throws -> [Value] {
+    @inlinable
+    public func wait(start: () -> Void) async throws -> [Value] {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Value], any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[Value], any Error>) in
                 let cancelled = self.state.withLock { state -> Bool in
                     guard case .initial = state.phase else { return true }
                     state.phase = .waiting(continuation)
@@ -60,8 +73,9 @@ package final class PendingReplies<Value: Sendable>: Sendable {
     }
 
     /// Records the reply at `index`; the last one resumes the caller.
-    package func succeed(_ value: Value, at index: Int) {
-        let completed = self.state.withLock { state -> (CheckedContinuation<[Value], any Error>, [Value])? in
+    @inlinable
+    public func succeed(_ value: Value, at index: Int) {
+        let completed = self.state.withLock { state -> (UnsafeContinuation<[Value], any Error>, [Value])? in
             guard case .waiting(let continuation) = state.phase else { return nil }
             assert(index == state.values.count, "replies out of order: \(index) after \(state.values.count)")
             state.values.append(value)
@@ -75,12 +89,14 @@ package final class PendingReplies<Value: Sendable>: Sendable {
     }
 
     /// Fails the wait; later replies are dropped.
-    package func fail(_ error: any Error) {
+    @inlinable
+    public func fail(_ error: any Error) {
         self.resume(with: .failure(error), ifInitial: .done)
     }
 
-    private func resume(with result: Result<[Value], any Error>, ifInitial: Phase) {
-        let continuation = self.state.withLock { state -> CheckedContinuation<[Value], any Error>? in
+    @usableFromInline
+    func resume(with result: Result<[Value], any Error>, ifInitial: Phase) {
+        let continuation = self.state.withLock { state -> UnsafeContinuation<[Value], any Error>? in
             switch state.phase {
             case .initial:
                 state.phase = ifInitial
@@ -98,11 +114,12 @@ package final class PendingReplies<Value: Sendable>: Sendable {
 }
 
 /// One request's place in a ``PendingReplies``: what a connection state machine keeps per slot.
-package struct ReplySlot<Value: Sendable>: Sendable {
-    package let replies: PendingReplies<Value>
-    package let index: Int
+public struct ReplySlot<Value: Sendable>: Sendable {
+    public let replies: PendingReplies<Value>
+    public let index: Int
 
-    package init(replies: PendingReplies<Value>, index: Int) {
+    @inlinable
+    public init(replies: PendingReplies<Value>, index: Int) {
         self.replies = replies
         self.index = index
     }

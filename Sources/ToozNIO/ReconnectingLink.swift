@@ -4,7 +4,7 @@ import Synchronization
 /// drops, with failed attempts spaced by an exponential backoff. Concurrent callers share one
 /// attempt. What "connect" means (one server, a master found through sentinels) is the
 /// client's; the lifecycle is this type's, the same for every NIO client.
-package final class ReconnectingLink<Connection: AnyObject & Sendable>: Sendable {
+public final class ReconnectingLink<Connection: AnyObject & Sendable>: Sendable {
     /// The spacing of failed attempts: `initial`, doubled per failure, at most `maximum`.
     package struct Backoff: Sendable {
         package var initial: Duration
@@ -16,7 +16,8 @@ package final class ReconnectingLink<Connection: AnyObject & Sendable>: Sendable
         }
     }
 
-    private enum Link {
+    @usableFromInline
+    enum Link {
         case idle
         case connected(Connection)
         /// Someone is connecting; these callers wait for the outcome.
@@ -32,15 +33,16 @@ package final class ReconnectingLink<Connection: AnyObject & Sendable>: Sendable
         case closed
     }
 
-    private struct State {
-        var link: Link = .idle
+    @usableFromInline
+    struct State {
+        @usableFromInline var link: Link = .idle
         var failures = 0
         var nextAttempt: ContinuousClock.Instant?
     }
 
-    private let state = Mutex(State())
+    @usableFromInline let state = Mutex(State())
     private let backoff: Backoff
-    private let isActive: @Sendable (Connection) -> Bool
+    @usableFromInline let isActive: @Sendable (Connection) -> Bool
     private let closedError: @Sendable () -> any Error
     private let abandonedError: @Sendable () -> any Error
 
@@ -59,6 +61,17 @@ package final class ReconnectingLink<Connection: AnyObject & Sendable>: Sendable
         self.isActive = isActive
         self.closedError = closedError
         self.abandonedError = abandonedError
+    }
+
+    /// The live connection, if there is one. The callers' fast path: inlinable, so that it is
+    /// specialized for their connection type instead of asking the runtime for the metadata of
+    /// this type's state on every request.
+    @inlinable
+    public func connected() -> Connection? {
+        state.withLock { state in
+            guard case .connected(let connection) = state.link, isActive(connection) else { return nil }
+            return connection
+        }
     }
 
     /// The live connection, making one with `connect` when there is none.

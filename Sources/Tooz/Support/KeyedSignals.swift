@@ -5,12 +5,15 @@ import Synchronization
 /// for that key retry at once instead of at their next poll. Waiters in other processes still
 /// poll. A signal exists only while someone is subscribed to its key.
 public final class KeyedSignals<Key: Hashable & Sendable>: Sendable {
-    private struct Subscription {
-        let signal = ChangeBroadcast()
-        var subscribers = 0
+    @usableFromInline
+    struct Subscription {
+        @usableFromInline let signal = ChangeBroadcast()
+        @usableFromInline var subscribers = 0
+
+        @usableFromInline init() {}
     }
 
-    private let subscriptions = Mutex<[Key: Subscription]>([:])
+    @usableFromInline let subscriptions = Mutex<[Key: Subscription]>([:])
 
     public init() {}
 
@@ -35,7 +38,10 @@ public final class KeyedSignals<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// Wakes the subscribers of `key`; called right after this process freed it.
+    /// Wakes the subscribers of `key`; called right after this process freed it. Inlinable, as
+    /// is the other `notify`: they run on every release, and a backend's specialized copy asks
+    /// the runtime for no generic metadata.
+    @inlinable
     public func notify(_ key: Key) {
         let signal = subscriptions.withLock { $0[key]?.signal }
         signal?.notifyAll()
@@ -43,6 +49,7 @@ public final class KeyedSignals<Key: Hashable & Sendable>: Sendable {
 
     /// Wakes the subscribers of the key `makeKey` returns, which is only called when some key
     /// has subscribers: a release nobody waits for builds no key.
+    @inlinable
     public func notify(_ makeKey: () -> Key) {
         guard subscriptions.withLock({ !$0.isEmpty }) else { return }
         notify(makeKey())

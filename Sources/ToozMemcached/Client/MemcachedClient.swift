@@ -101,7 +101,8 @@ package final class MemcachedClient: Sendable {
 
     /// The live connection, making one when there is none. Concurrent callers share one attempt.
     private func connection() async throws -> MemcachedConnection {
-        try await self.link.connection(
+        if let connection = link.connected() { return connection }
+        return try await self.link.connection(
             connect: {
                 try await MemcachedConnection.connect(
                     configuration: self.configuration,

@@ -118,7 +118,8 @@ public final class MySQLBackend: CoordinationBackend {
     }
 
     func mainConnection() async throws -> MySQLConnection {
-        try await main.connection(connect: { try await newConnection() }, close: { await $0.close() })
+        if let connection = main.connected() { return connection }
+        return try await main.connection(connect: { try await newConnection() }, close: { await $0.close() })
     }
 
     /// Runs SQL on the main connection.

@@ -164,7 +164,8 @@ package final class RedisClient: Sendable {
 
     /// The live connection, making one when there is none. Concurrent callers share one attempt.
     package func connection() async throws -> RedisConnection {
-        try await link.connection(
+        if let connection = link.connected() { return connection }
+        return try await link.connection(
             connect: { try await establish(onClose: { [weak self] in self?.connectionClosed() }) },
             close: { await $0.close() },
             attemptFailed: { logger.debug("redis connection attempt failed", metadata: ["error": "\($0)"]) }
