@@ -53,22 +53,50 @@ private let lf = UInt8(ascii: "\n")
 private let space = UInt8(ascii: " ")
 
 extension MemcachedDecoder {
+    /// What a reply line's first token says.
+    private enum Head {
+        case value
+        case status(MemcachedResponse.Status)
+        case serverError
+        case clientError
+        case error
+        case unknown
+    }
+
+    /// The space-separated tokens of a reply line, in order, without allocating: this runs for
+    /// every reply.
+    private struct Tokens {
+        let bytes: ByteBufferView
+        var index: ByteBufferView.Index
+
+        init(_ bytes: ByteBufferView) {
+            self.bytes = bytes
+            self.index = bytes.startIndex
+        }
+
+        mutating func next() -> ByteBufferView.SubSequence? {
+            while index < bytes.endIndex, bytes[index] == space { index += 1 }
+            guard index < bytes.endIndex else { return nil }
+            let start = index
+            while index < bytes.endIndex, bytes[index] != space { index += 1 }
+            return bytes[start..<index]
+        }
+    }
+
     private func parseResponse(from buffer: inout ByteBuffer) throws -> MemcachedResponse? {
         guard let line = try self.readLine(from: &buffer) else { return nil }
         let bytes = line.readableBytesView
-        let tokens = bytes.split(separator: space, omittingEmptySubsequences: true)
-        guard let head = tokens.first else {
+        var tokens = Tokens(bytes)
+        guard let head = tokens.next() else {
             throw MemcachedDecodingError(.invalidStatus, "empty reply line")
         }
 
         let status: MemcachedResponse.Status
-        var flags = tokens.dropFirst()
-        switch Self.word(head) {
-        case "VA":
-            guard let sizeToken = flags.first else {
+        switch Self.head(head) {
+        case .value:
+            guard let sizeToken = tokens.next() else {
                 throw MemcachedDecodingError(.invalidSize, "VA reply without a size")
             }
-            flags = flags.dropFirst()
             let size = try self.parseSize(sizeToken)
             guard buffer.readableBytes >= size + 2 else { return nil }
             let value = buffer.readBytes(length: size)!
@@ -76,34 +104,45 @@ extension MemcachedDecoder {
                 throw MemcachedDecodingError(.missingCRLF, "a \(size)-byte value is not followed by CRLF")
             }
             var response = MemcachedResponse(.value, value: value)
-            try Self.parseFlags(flags, into: &response)
+            try Self.parseFlags(&tokens, into: &response)
             return response
-        case "HD": status = .stored
-        case "NF": status = .notFound
-        case "NS": status = .notStored
-        case "EX": status = .exists
-        case "EN": status = .miss
-        case "MN": status = .noop
-        case "SERVER_ERROR":
+        case .status(let known): status = known
+        case .serverError:
             return MemcachedResponse(.serverError(Self.rest(of: bytes, after: head)))
-        case "CLIENT_ERROR":
+        case .clientError:
             return MemcachedResponse(.clientError(Self.rest(of: bytes, after: head)))
-        case "ERROR":
+        case .error:
             return MemcachedResponse(.error)
-        default:
+        case .unknown:
             // Quote only a short, printable prefix: enough to recognise "HTTP/1.1", never a payload.
             let prefix = String(decoding: head.prefix(16).map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
             throw MemcachedDecodingError(.invalidStatus, "reply line starts with \"\(prefix)\", which is no meta-protocol status")
         }
         var response = MemcachedResponse(status)
-        try Self.parseFlags(flags, into: &response)
+        try Self.parseFlags(&tokens, into: &response)
         return response
     }
 
-    private static func word(_ token: ByteBufferView.SubSequence) -> String {
-        // Longer tokens are never a status; this keeps a garbage line from building a big string.
-        guard token.count <= 12 else { return "" }
-        return String(decoding: token, as: UTF8.self)
+    /// The status of a first token, by its bytes (no string is built for it).
+    private static func head(_ token: ByteBufferView.SubSequence) -> Head {
+        if token.count == 2 {
+            let first = token[token.startIndex]
+            let second = token[token.index(after: token.startIndex)]
+            switch (first, second) {
+            case (UInt8(ascii: "V"), UInt8(ascii: "A")): return .value
+            case (UInt8(ascii: "H"), UInt8(ascii: "D")): return .status(.stored)
+            case (UInt8(ascii: "N"), UInt8(ascii: "F")): return .status(.notFound)
+            case (UInt8(ascii: "N"), UInt8(ascii: "S")): return .status(.notStored)
+            case (UInt8(ascii: "E"), UInt8(ascii: "X")): return .status(.exists)
+            case (UInt8(ascii: "E"), UInt8(ascii: "N")): return .status(.miss)
+            case (UInt8(ascii: "M"), UInt8(ascii: "N")): return .status(.noop)
+            default: return .unknown
+            }
+        }
+        if token.elementsEqual("SERVER_ERROR".utf8) { return .serverError }
+        if token.elementsEqual("CLIENT_ERROR".utf8) { return .clientError }
+        if token.elementsEqual("ERROR".utf8) { return .error }
+        return .unknown
     }
 
     private static func rest(of line: ByteBufferView, after head: ByteBufferView.SubSequence) -> String {
@@ -112,8 +151,8 @@ extension MemcachedDecoder {
     }
 
     /// Reads the return flags this client uses; others (`k`, `O`, `s`, `b`, ...) are skipped.
-    private static func parseFlags(_ flags: ArraySlice<ByteBufferView.SubSequence>, into response: inout MemcachedResponse) throws {
-        for token in flags {
+    private static func parseFlags(_ tokens: inout Tokens, into response: inout MemcachedResponse) throws {
+        while let token = tokens.next() {
             guard let letter = token.first else { continue }
             let argument = token.dropFirst()
             switch letter {
