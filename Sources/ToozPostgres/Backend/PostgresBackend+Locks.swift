@@ -85,12 +85,16 @@ extension PostgresBackend {
                 }
             }
             guard let fence else { return nil }
-            // The server's idle timer (the lease) starts once it has answered. For a try, that
-            // is after `sentAt`. A wait's answer may have sat unread for longer than the TTL (a
-            // starved client: seen under load in `tooz torture`), and the lock been handed on
-            // meanwhile; so a wait is proved held by one more statement, sent now.
+            // The server's idle timer (the lease) starts once it has answered, which is after
+            // `sentAt`: counting the lease from `sentAt` is always safe. After a long wait that
+            // would leave little or nothing of the lease (and a wait's answer may have sat unread
+            // for longer than the TTL, in a starved client: seen under load in `tooz torture`,
+            // while the lock was handed on), so such a grant is proved held by one more
+            // statement and counted from that statement instead. A wait answered within a
+            // quarter of the TTL (a free lock, a prompt hand-over) needs no proof: the core
+            // refuses a grant whose lease counted from `sentAt` has run out.
             var validFrom = sentAt
-            if waited {
+            if waited, request.clock.now() - sentAt >= request.ttl / 4 {
                 validFrom = request.clock.now()
                 let held: Bool
                 do {
