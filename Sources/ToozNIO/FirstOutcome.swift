@@ -17,6 +17,7 @@ public final class FirstOutcome<Value: Sendable>: Sendable {
 
     @usableFromInline let state = Mutex(State())
 
+    /// An outcome not given yet.
     @inlinable
     public init() {}
 

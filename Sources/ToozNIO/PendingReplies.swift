@@ -39,6 +39,7 @@ public final class PendingReplies<Value: Sendable>: Sendable {
     /// How many replies complete the wait.
     public let count: Int
 
+    /// A wait for `count` replies (at least one).
     @inlinable
     public init(count: Int) {
         precondition(count > 0, "nothing to wait for")
@@ -115,9 +116,12 @@ public final class PendingReplies<Value: Sendable>: Sendable {
 
 /// One request's place in a ``PendingReplies``: what a connection state machine keeps per slot.
 public struct ReplySlot<Value: Sendable>: Sendable {
+    /// The wait this request's reply belongs to.
     public let replies: PendingReplies<Value>
+    /// The reply's position among that wait's replies.
     public let index: Int
 
+    /// The slot of the reply at `index` of `replies`.
     @inlinable
     public init(replies: PendingReplies<Value>, index: Int) {
         self.replies = replies
