@@ -11,6 +11,10 @@ public struct AcquireRequest: Sendable {
     public var clock: any ToozClock
     /// The longest a waiter sleeps between two attempts when nothing wakes it.
     public var pollInterval: Duration
+    /// When the coordinator started this acquisition, on ``clock``: no later than the first
+    /// attempt's send, so a backend may count that attempt's lease from it instead of reading
+    /// the clock again. `nil` when not known.
+    public var startedAt: Duration?
 
     public init(key: LockKey, owner: LockOwner, ttl: Duration, deadline: Duration?, clock: any ToozClock, pollInterval: Duration) {
         self.key = key
@@ -44,10 +48,13 @@ extension CoordinationBackend {
         var subscription: ChangeSubscription?
         var subscribed = false
         defer { subscription?.cancel() }
+        var firstAttempt = true
         while true {
             try Task.checkCancellation()
             let seen = subscription?.signal.generation
-            let sentAt = clock.now()
+            // The first attempt may count from the acquisition's start (earlier, so safe).
+            let sentAt = (firstAttempt ? request.startedAt : nil) ?? clock.now()
+            firstAttempt = false
             if var grant = try await tryAcquire(request.key, owner: request.owner, ttl: request.ttl) {
                 if grant.validFrom == nil { grant.validFrom = sentAt }
                 return grant

@@ -71,7 +71,7 @@ public final class ToozLock: Sendable {
             defer { lease = nil }
             return lease
         }) else { return false }
-        return try await lease.release()
+        return try await coordinator.release(lease)
     }
 
     /// Who holds the lock now, when the backend can tell.
@@ -134,7 +134,7 @@ extension Coordinator {
     }
 
     private func acquireHere(_ key: LockKey, wait: LockWait, ttl: Duration) async throws -> Lease {
-        try await waitUntilRunning()
+        if !isRunningNow { try await waitUntilRunning() }
         let heldHere = Coordinator.heldLocks
         if !heldHere.isEmpty, heldHere.contains(HeldLock(coordinator: ObjectIdentifier(self), key: key)) {
             throw ToozError(.lockAlreadyHeld, "this task already holds the \(key); locks are not re-entrant")
@@ -147,10 +147,11 @@ extension Coordinator {
             case .upTo(let limit): started + limit
             }
         // One owner for the whole wait, so that a backend that queues waiters keeps our place.
-        let request = AcquireRequest(
+        var request = AcquireRequest(
             key: key, owner: LockOwner(member: member), ttl: ttl, deadline: deadline, clock: clock,
             pollInterval: configuration.lockPollInterval
         )
+        request.startedAt = started
         var staleGrants = 0
         var grant: LockGrant
         var machine: LeaseStateMachine

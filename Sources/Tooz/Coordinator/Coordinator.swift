@@ -231,6 +231,15 @@ public final class Coordinator: Service, Sendable {
         try await waitUntilRunning(within: configuration.operationTimeout)
     }
 
+    /// Whether ``run()`` has connected and not stopped: the check every operation makes first,
+    /// without the frames of an async wait.
+    var isRunningNow: Bool {
+        state.withLock { state in
+            if case .running = state.phase { return true }
+            return false
+        }
+    }
+
     /// Waits until ``run()`` has connected, at most `limit` (`nil`: until `run()` has connected
     /// or failed, which the backend's own connect timeout bounds).
     private func waitUntilRunning(within limit: Duration?) async throws {
