@@ -63,9 +63,9 @@ public final class ReconnectingLink<Connection: AnyObject & Sendable>: Sendable 
         self.abandonedError = abandonedError
     }
 
-    /// The live connection, if there is one. The callers' fast path: inlinable, so that it is
-    /// specialized for their connection type instead of asking the runtime for the metadata of
-    /// this type's state on every request.
+    /// The live connection, if there is one: the fast path of ``connection(connect:close:attemptFailed:)``,
+    /// inlinable so that it is specialized for the caller's connection type instead of asking the
+    /// runtime for the metadata of this type's state on every request.
     @inlinable
     public func connected() -> Connection? {
         state.withLock { state in
@@ -80,10 +80,23 @@ public final class ReconnectingLink<Connection: AnyObject & Sendable>: Sendable 
     ///   - connect: makes a connection (called after the backoff, if the last attempt failed).
     ///   - close: closes a connection made while ``close()`` ran, so that none leaks.
     ///   - attemptFailed: told about each failed attempt (for a debug log).
-    package func connection(
+    @inlinable
+    public func connection(
         connect: () async throws -> Connection,
         close: (Connection) async -> Void,
         attemptFailed: (any Error) -> Void = { _ in }
+    ) async throws -> Connection {
+        if let connection = connected() { return connection }
+        return try await connectOrWait(connect: connect, close: close, attemptFailed: attemptFailed)
+    }
+
+    /// ``connection(connect:close:attemptFailed:)`` when there was no live connection a moment
+    /// ago: looks again under the lock, then connects, or waits for the attempt under way.
+    @usableFromInline
+    func connectOrWait(
+        connect: () async throws -> Connection,
+        close: (Connection) async -> Void,
+        attemptFailed: (any Error) -> Void
     ) async throws -> Connection {
         let next = state.withLock { state -> Next in
             switch state.link {

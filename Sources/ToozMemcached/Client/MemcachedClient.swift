@@ -101,8 +101,7 @@ package final class MemcachedClient: Sendable {
 
     /// The live connection, making one when there is none. Concurrent callers share one attempt.
     private func connection() async throws -> MemcachedConnection {
-        if let connection = link.connected() { return connection }
-        return try await self.link.connection(
+        try await self.link.connection(
             connect: {
                 try await MemcachedConnection.connect(
                     configuration: self.configuration,

@@ -118,8 +118,7 @@ public final class MySQLBackend: CoordinationBackend {
     }
 
     func mainConnection() async throws -> MySQLConnection {
-        if let connection = main.connected() { return connection }
-        return try await main.connection(connect: { try await newConnection() }, close: { await $0.close() })
+        try await main.connection(connect: { try await newConnection() }, close: { await $0.close() })
     }
 
     /// Runs SQL on the main connection.

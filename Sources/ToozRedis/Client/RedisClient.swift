@@ -164,8 +164,7 @@ package final class RedisClient: Sendable {
 
     /// The live connection, making one when there is none. Concurrent callers share one attempt.
     package func connection() async throws -> RedisConnection {
-        if let connection = link.connected() { return connection }
-        return try await link.connection(
+        try await link.connection(
             connect: { try await establish(onClose: { [weak self] in self?.connectionClosed() }) },
             close: { await $0.close() },
             attemptFailed: { logger.debug("redis connection attempt failed", metadata: ["error": "\($0)"]) }
